@@ -6,6 +6,7 @@ stopped.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Sequence
@@ -53,6 +54,12 @@ class EmbeddingModel:
         )
         self._warned_truncation = False
         self._lock = threading.Lock()
+
+    def with_cache(self, path: Path) -> "EmbeddingModel":
+        """The same loaded model writing to another cache file (benchmarks use a cold cache per run)."""
+        clone = copy.copy(self)
+        clone._cache = EmbeddingCache(path, self.spec.dim)
+        return clone
 
     @property
     def id(self) -> str:

@@ -1,7 +1,9 @@
 """One validated settings object, read from `WORKBENCH_*` environment variables.
 
-Everything that writes to disk (embedding cache, reassembled models, collections, MLflow runs, reports) goes
-under `home`, which defaults to `.workbench/` inside the project folder (git-ignored).
+Everything that writes to disk (collections, MLflow runs, reports, the control-plane database) goes under `home`,
+which defaults to `.workbench/` inside the project folder (git-ignored). Content-addressed caches (embeddings,
+reassembled model weights) go under `cache_dir` (`WORKBENCH_CACHE`, default `home/cache`), which tests share with
+the project so that vectors are computed once.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ def _env(name: str, default: str) -> str:
 @dataclass(frozen=True)
 class Settings:
     home: Path
+    cache_dir: Path  # embeddings, reassembled models, fingerprints: safe to share between homes
     shared_data: Path
     datasets: Path
     encode_batch_size: int
@@ -27,12 +30,8 @@ class Settings:
     mlflow_tracking_uri: str
 
     @property
-    def cache_dir(self) -> Path:
-        return self.home / "cache"
-
-    @property
     def models_dir(self) -> Path:
-        return self.home / "models"
+        return self.cache_dir / "models"
 
     @property
     def reports_dir(self) -> Path:
@@ -50,6 +49,7 @@ class Settings:
             raise ValueError(f"WORKBENCH_ENCODE_BATCH_SIZE must be a positive integer, got {batch!r}")
         return cls(
             home=home,
+            cache_dir=Path(_env("CACHE", str(home / "cache"))).expanduser().resolve(),
             shared_data=Path(_env("SHARED_DATA", str(PROJECT_ROOT.parent / "shared" / "data"))).resolve(),
             datasets=Path(_env("DATASETS", str(PROJECT_ROOT / "datasets"))).resolve(),
             encode_batch_size=int(batch),
