@@ -133,7 +133,7 @@ class EmbeddingModel:
         if hasattr(tok, "encode_batch"):  # a `tokenizers.Tokenizer` (static models)
             lengths = [len(e.ids) for e in tok.encode_batch(long_texts)]
         else:
-            lengths = [len(ids) for ids in tok(long_texts, add_special_tokens=True, truncation=False)["input_ids"]]
+            lengths = [len(ids) for ids in tok(long_texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]]
         return sum(n > limit for n in lengths)
 
     def _warn_if_truncated(self, texts: list[str]) -> None:
