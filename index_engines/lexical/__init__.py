@@ -1,0 +1,5 @@
+"""Lexical retrieval: a BM25 index that follows a collection's write path, and its tokenizer."""
+from .index import BM25Index, BM25Params, EmptyQueryError, Hits
+from .tokenizer import Tokenizer, TokenizerError
+
+__all__ = ["BM25Index", "BM25Params", "EmptyQueryError", "Hits", "Tokenizer", "TokenizerError"]
