@@ -65,7 +65,8 @@ def check_vectors(vectors, dim: int, what: str = "vectors") -> np.ndarray:
     if a.shape[1] != dim:
         raise ValueError(f"{what} have dimension {a.shape[1]} but the engine was built for dimension {dim}; "
                          f"encode with the model the index was built with")
-    a = np.ascontiguousarray(a, dtype=np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32 become inf, reported just below
+        a = np.ascontiguousarray(a, dtype=np.float32)
     finite = np.isfinite(a).all(axis=1)
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])

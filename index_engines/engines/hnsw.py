@@ -1,0 +1,129 @@
+"""`hnsw`: a navigable small-world graph over float32 vectors, with hnswlib (default) or faiss `IndexHNSWFlat`
+behind the same interface (build parameter `backend`).
+
+Graph labels are the engine's internal positions, so no id map sits between the library and us. Without raw
+vectors (`raw_dtype="none"`, the default) the index is the only copy of the vectors; with `truncate_dim` the graph
+is built on the first D' dimensions and raw vectors rescore the candidates on all of them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import faiss
+import hnswlib
+import numpy as np
+
+from .approximate import COMMON_BUILD, COMMON_QUERY, RAW_CHOICES, ApproximateEngine
+from .faiss_util import build_threads, index_bytes, omp_threads, selector
+from .params import Param
+
+BACKENDS = ("hnswlib", "faiss")
+INDEX_FILE = "hnsw.bin"
+GROWTH = 1.25  # hnswlib capacity grows by this factor when an add overflows it
+
+
+class HnswEngine(ApproximateEngine):
+    name = "hnsw"
+    build_spec = COMMON_BUILD + (
+        Param("backend", "hnswlib", "graph library", choices=BACKENDS),
+        Param("M", 16, "graph links per node (2M on the bottom layer): recall and memory grow with it", minimum=2),
+        Param("ef_construction", 200, "candidate list while inserting: build time buys graph quality", minimum=1),
+        Param("seed", 100, "seed of the level generator (hnswlib)", minimum=0),
+        Param("raw_dtype", "none", "raw vectors for rescoring: 'none' (the graph holds float32 vectors) or a dtype",
+              choices=RAW_CHOICES),
+    )
+    query_spec = COMMON_QUERY + (
+        Param("ef", 64, "candidate list while searching (at least k): recall and latency grow with it",
+              minimum=1),
+        Param("oversample", 1, "candidates fetched = k x oversample, rescored on raw vectors (needs raw_dtype)",
+              minimum=1),
+    )
+
+    def __init__(self, dim: int, **build_params):
+        super().__init__(dim, **build_params)
+        self._index = None
+        self._faiss = self.build_params["backend"] == "faiss"
+
+    # ------------------------------------------------------------------------------------------ build
+    def _new_index(self, capacity: int):
+        bp = self.build_params
+        if self._faiss:
+            index = faiss.IndexHNSWFlat(self.index_dim, bp["M"], faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = bp["ef_construction"]
+            return index
+        index = hnswlib.Index(space="ip", dim=self.index_dim)
+        index.init_index(max_elements=max(capacity, 1), M=bp["M"], ef_construction=bp["ef_construction"],
+                         random_seed=bp["seed"])
+        return index
+
+    def _index_add(self, vectors: np.ndarray, start: int) -> None:
+        if self._index is None:
+            self._index = self._new_index(start + len(vectors))
+        threads = build_threads(self.build_params["build_threads"])
+        if self._faiss:
+            with omp_threads(threads):
+                self._index.add(vectors)
+            return
+        need = start + len(vectors)
+        if need > self._index.get_max_elements():
+            self._index.resize_index(max(need, int(self._index.get_max_elements() * GROWTH)))
+        self._index.add_items(vectors, np.arange(start, need), num_threads=threads)
+
+    # ------------------------------------------------------------------------------------------ search
+    def _index_search(self, queries, k, qp, allowed):
+        n = len(self._ids) if allowed is None else len(allowed)
+        k = min(k, n)
+        if self._faiss:
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = qp["ef"]
+            if allowed is not None:
+                params.sel = selector(allowed, len(self._ids))
+            with omp_threads(qp["threads"]):
+                scores, positions = self._index.search(queries, k, params=params)
+            return scores, positions
+        index = self._index
+        if index.ef != qp["ef"]:
+            index.set_ef(qp["ef"])  # ef is a property of the hnswlib index: concurrent callers should agree
+        filter_fn = None if allowed is None else set(allowed.tolist()).__contains__
+        try:
+            labels, distances = index.knn_query(queries, k=k, num_threads=qp["threads"], filter=filter_fn)
+        except RuntimeError:  # hnswlib found fewer than k allowed neighbours: scan the allowed vectors exactly
+            return None
+        return 1.0 - distances, labels.astype(np.int64)
+
+    def _stored_vectors(self, positions: np.ndarray) -> np.ndarray:
+        if len(positions) == 0:
+            return np.empty((0, self.index_dim), np.float32)
+        if self._faiss:
+            return self._index.reconstruct_batch(positions)
+        return np.asarray(self._index.get_items(positions, return_type="numpy"), np.float32)
+
+    # ------------------------------------------------------------------------------------------ persistence
+    def _save_index(self, directory: Path) -> dict | None:
+        if self._index is None:
+            return None
+        if self._faiss:
+            faiss.write_index(self._index, str(directory / INDEX_FILE))
+        else:
+            self._index.save_index(str(directory / INDEX_FILE))
+        return None
+
+    def _load_index(self, directory: Path, state: dict) -> None:
+        path = directory / INDEX_FILE
+        if not path.exists():  # saved empty
+            return
+        if self._faiss:
+            self._index = faiss.read_index(str(path))
+            return
+        self._index = hnswlib.Index(space="ip", dim=self.index_dim)
+        self._index.load_index(str(path), max_elements=max(len(self._ids), 1))
+
+    def _memory_bytes(self) -> int:
+        if self._index is None:
+            return 0
+        return index_bytes(self._index) if self._faiss else int(self._index.index_file_size())
+
+    @property
+    def library_index(self):
+        """The underlying hnswlib.Index or faiss.IndexHNSWFlat (for benchmarks against the raw library)."""
+        return self._index

@@ -1,0 +1,190 @@
+"""Hash sharding with scatter-gather: S engines of one kind behind the engine interface.
+
+- Routing: shard = splitmix64(id) mod S, on the id's unsigned 64-bit value. A stable function of the id alone
+  (not Python's salted `hash()`), vectorised over numpy arrays, with well-mixed low bits so shards stay balanced
+  even for sequential ids.
+- Scatter: a query batch goes to every non-empty shard at once on a thread pool (faiss and hnswlib release the
+  GIL while they search), or one after another in the calling thread with `workers=0`.
+- Gather: each shard answers its top-k in (score desc, id asc) order; a k-way merge over the S sorted lists with a
+  heap of S entries stops after k items, so the merge is bounded by k and S, not by S x k.
+- Failure: a shard that raises or misses the deadline (`timeout` seconds per query, times the batch size) is left
+  out; the answer comes from the others with `degraded=True` and `coverage = vectors in the shards that answered /
+  vectors held`. No shard failure reaches the caller; bad input (wrong dimension, k <= 0, unknown parameter) still
+  raises ValueError, before any shard is asked.
+"""
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import time
+from concurrent.futures import ALL_COMPLETED, ThreadPoolExecutor, wait
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from .engines.base import SearchResult, check_ids, check_k, check_vectors
+from .engines.registry import engine_class, load_engine, make_engine
+
+log = logging.getLogger(__name__)
+
+META_FILE = "sharded.json"
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def splitmix64(ids: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser of each id (as uint64): a bijection on 64-bit integers (Steele et al., 2014)."""
+    z = np.asarray(ids, np.int64).astype(np.uint64) + _GOLDEN  # numpy uint64 arithmetic wraps mod 2**64
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def shard_of(ids: np.ndarray, n_shards: int) -> np.ndarray:
+    """The shard of each id: splitmix64(id) mod n_shards (int64)."""
+    return (splitmix64(ids) % np.uint64(n_shards)).astype(np.int64)
+
+
+def merge_top_k(results: list[SearchResult], k: int) -> SearchResult:
+    """The k best of each query over several sorted results, ordered by (score desc, id asc)."""
+    n_q = len(results[0]) if results else 0
+    out = SearchResult.empty(n_q, k)
+    lists = [(r.scores.tolist(), r.ids.tolist()) for r in results]
+    for q in range(n_q):
+        streams = [[(-s, i) for s, i in zip(scores[q], ids[q]) if i >= 0] for scores, ids in lists]
+        for rank, (neg_score, item) in enumerate(islice(heapq.merge(*streams), k)):
+            out.ids[q, rank] = item
+            out.scores[q, rank] = -neg_score
+    return out
+
+
+class ShardedEngine:
+    """S engines of one kind, routed by id hash; the same add/search/save/load/memory surface as an `Engine`.
+
+    `workers`: threads for the fan-out (default: one per shard, at most the shard count; 0 = search the shards
+    in the calling thread). `timeout`: seconds allowed per query (None = wait for every shard).
+    """
+
+    def __init__(self, engine: str, dim: int, n_shards: int, *, workers: int | None = None,
+                 timeout: float | None = None, **build_params):
+        if isinstance(n_shards, bool) or not isinstance(n_shards, (int, np.integer)) or n_shards < 1:
+            raise ValueError(f"n_shards must be a positive integer, got {n_shards!r}")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds per query or None, got {timeout!r}")
+        if workers is not None and (not isinstance(workers, int) or workers < 0):
+            raise ValueError(f"workers must be an integer >= 0 (0 = no thread pool) or None, got {workers!r}")
+        self.engine_name = engine
+        self.dim = int(dim)
+        self.timeout = timeout
+        self.shards = [make_engine(engine, dim, **build_params) for _ in range(int(n_shards))]
+        self.build_params = dict(self.shards[0].build_params)
+        self.workers = len(self.shards) if workers is None else workers
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="shard") if self.workers else None
+
+    @property
+    def n_shards(self) -> int:
+        return len(self.shards)
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self.shards)
+
+    def __enter__(self) -> "ShardedEngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the fan-out threads (a search still running in a timed-out shard is not waited for)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    # ------------------------------------------------------------------------------------------ writes
+    def add(self, vectors, ids) -> None:
+        x = check_vectors(vectors, self.dim)
+        new_ids = check_ids(ids, len(x))
+        shard = shard_of(new_ids, self.n_shards)
+        for s, engine in enumerate(self.shards):
+            rows = np.flatnonzero(shard == s)
+            if len(rows):
+                engine.add(x[rows], new_ids[rows])
+
+    # ------------------------------------------------------------------------------------------ reads
+    def search(self, queries, k: int, params=None, allow=None, timeout: float | None = None) -> SearchResult:
+        q = check_vectors(queries, self.dim, "queries")
+        k = check_k(k)
+        self.shards[0].query_spec.resolve(params, self.engine_name)  # bad parameters are the caller's error
+        timeout = self.timeout if timeout is None else timeout
+        deadline = None if timeout is None else time.perf_counter() + timeout * max(len(q), 1)
+        live = [(i, s) for i, s in enumerate(self.shards) if len(s)]
+        answers = self._fan_out(live, q, k, params, allow, deadline)
+        held = sum(len(s) for _, s in live)
+        searched = sum(len(s) for (_, s), r in zip(live, answers) if r is not None)
+        merged = merge_top_k([r for r in answers if r is not None], k) if searched else SearchResult.empty(len(q), k)
+        degraded = searched < held
+        return SearchResult(merged.ids, merged.scores, degraded=degraded, coverage=searched / held if held else 1.0)
+
+    def _fan_out(self, shards, q, k, params, allow, deadline) -> list[SearchResult | None]:
+        """Each shard's answer, or None where it failed or missed the deadline."""
+        if self._pool is None:
+            answers = []
+            for i, shard in shards:
+                answer = _search_one(i, shard, q, k, params, allow)
+                late = deadline is not None and time.perf_counter() > deadline
+                if late and answer is not None:
+                    log.warning("shard %d answered after the deadline; left out", i)
+                answers.append(None if late else answer)
+            return answers
+        futures = [self._pool.submit(_search_one, i, s, q, k, params, allow) for i, s in shards]
+        remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
+        done, _ = wait(futures, timeout=remaining, return_when=ALL_COMPLETED)
+        answers = []
+        for (i, _), f in zip(shards, futures):
+            if f in done:
+                answers.append(f.result())
+            else:
+                f.cancel()
+                log.warning("shard %d missed the deadline; left out", i)
+                answers.append(None)
+        return answers
+
+    def memory_bytes(self) -> int:
+        return sum(s.memory_bytes() for s in self.shards)
+
+    # ------------------------------------------------------------------------------------------ persistence
+    def save(self, directory) -> None:
+        """One sub-directory per shard (each saved atomically), then the shard list, written last."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for i, shard in enumerate(self.shards):
+            shard.save(directory / f"shard-{i:03d}")
+        meta = {"engine": self.engine_name, "dim": self.dim, "n_shards": self.n_shards,
+                "build_params": self.build_params, "hash": "splitmix64"}
+        tmp = directory / (META_FILE + ".tmp")
+        tmp.write_text(json.dumps(meta, indent=2))
+        tmp.replace(directory / META_FILE)
+
+    @classmethod
+    def load(cls, directory, *, workers: int | None = None, timeout: float | None = None) -> "ShardedEngine":
+        directory = Path(directory)
+        path = directory / META_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{directory} is not a saved sharded engine (no {META_FILE})")
+        meta = json.loads(path.read_text())
+        engine_class(meta["engine"])  # a clear error for an unknown kind
+        sharded = cls(meta["engine"], meta["dim"], meta["n_shards"], workers=workers, timeout=timeout,
+                      **meta["build_params"])
+        sharded.shards = [load_engine(directory / f"shard-{i:03d}") for i in range(meta["n_shards"])]
+        return sharded
+
+
+def _search_one(i: int, shard, q, k, params, allow) -> SearchResult | None:
+    try:
+        return shard.search(q, k, params, allow)
+    except Exception:  # a failing shard degrades the answer; it never reaches the caller
+        log.exception("shard %d failed; left out of the answer", i)
+        return None
