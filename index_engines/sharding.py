@@ -119,29 +119,31 @@ class ShardedEngine:
         k = check_k(k)
         self.shards[0].query_spec.resolve(params, self.engine_name)  # bad parameters are the caller's error
         timeout = self.timeout if timeout is None else timeout
-        deadline = None if timeout is None else time.perf_counter() + timeout * max(len(q), 1)
+        budget = None if timeout is None else timeout * max(len(q), 1)
         live = [(i, s) for i, s in enumerate(self.shards) if len(s)]
-        answers = self._fan_out(live, q, k, params, allow, deadline)
+        answers = self._fan_out(live, q, k, params, allow, budget)
         held = sum(len(s) for _, s in live)
         searched = sum(len(s) for (_, s), r in zip(live, answers) if r is not None)
         merged = merge_top_k([r for r in answers if r is not None], k) if searched else SearchResult.empty(len(q), k)
         degraded = searched < held
         return SearchResult(merged.ids, merged.scores, degraded=degraded, coverage=searched / held if held else 1.0)
 
-    def _fan_out(self, shards, q, k, params, allow, deadline) -> list[SearchResult | None]:
-        """Each shard's answer, or None where it failed or missed the deadline."""
+    def _fan_out(self, shards, q, k, params, allow, budget) -> list[SearchResult | None]:
+        """Each shard's answer, or None where it failed or took longer than `budget` seconds. In the pool the
+        shards run at once and share one deadline; in the calling thread each gets the budget in turn (so one
+        slow shard does not push the others out)."""
         if self._pool is None:
             answers = []
             for i, shard in shards:
+                start = time.perf_counter()
                 answer = _search_one(i, shard, q, k, params, allow)
-                late = deadline is not None and time.perf_counter() > deadline
-                if late and answer is not None:
-                    log.warning("shard %d answered after the deadline; left out", i)
-                answers.append(None if late else answer)
+                if answer is not None and budget is not None and time.perf_counter() - start > budget:
+                    log.warning("shard %d answered after its time budget; left out", i)
+                    answer = None
+                answers.append(answer)
             return answers
         futures = [self._pool.submit(_search_one, i, s, q, k, params, allow) for i, s in shards]
-        remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
-        done, _ = wait(futures, timeout=remaining, return_when=ALL_COMPLETED)
+        done, _ = wait(futures, timeout=budget, return_when=ALL_COMPLETED)
         answers = []
         for (i, _), f in zip(shards, futures):
             if f in done:
