@@ -56,6 +56,9 @@ class SearchResult:
 def check_vectors(vectors, dim: int, what: str = "vectors") -> np.ndarray:
     """A C-contiguous float32 (n, dim) copy-if-needed of `vectors` (one vector may be given as shape (dim,))."""
     a = np.asarray(vectors)
+    if a.dtype == np.float32 and a.ndim == 2 and a.shape[1] == dim and a.flags.c_contiguous \
+            and np.isfinite(a).all():
+        return a  # the common case, kept cheap: it runs once per query in single-query serving
     if a.ndim == 1:
         a = a[None, :]
     if a.ndim != 2:
@@ -92,6 +95,8 @@ def check_ids(ids, n: int) -> np.ndarray:
 
 
 def check_k(k) -> int:
+    if type(k) is int and k > 0:
+        return k
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k <= 0:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     return int(k)
@@ -255,11 +260,12 @@ class Engine(ABC):
 
     def _finish(self, scores: np.ndarray, positions: np.ndarray, k: int) -> SearchResult:
         """Map positions to ids and order each row by (score desc, id asc), padded to k."""
+        if positions.shape[1] == k and scores.dtype == np.float32 and positions.min() >= 0 and \
+                (k == 1 or (scores[:, :-1] > scores[:, 1:]).all()):
+            # Full rows already in strictly decreasing order (no ties): only the ids need mapping.
+            return SearchResult(self._ids[positions], scores)
         valid = positions >= 0
         ids = np.where(valid, self._ids[np.where(valid, positions, 0)], -1)
-        width = ids.shape[1]
-        if width == k and valid.all() and (width == 1 or (scores[:, :-1] > scores[:, 1:]).all()):
-            return SearchResult(ids, np.ascontiguousarray(scores, np.float32))  # already in order, no ties
         rows = np.nonzero(valid)[0]
         s, i = top_k_grouped(rows, scores[valid].astype(np.float32), ids[valid], ids[valid], len(ids), k)
         return SearchResult(i, s)

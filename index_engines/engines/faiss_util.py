@@ -18,6 +18,9 @@ def omp_threads(n: int):
     """Run faiss with `n` OpenMP threads. The setting is an OpenMP per-thread value, so concurrent callers on
     different Python threads (shards searched in a thread pool) do not disturb each other."""
     before = faiss.omp_get_max_threads()
+    if before == n:  # the usual case in single-query serving: no calls into OpenMP
+        yield
+        return
     faiss.omp_set_num_threads(n)
     try:
         yield
@@ -34,6 +37,25 @@ def selector(allowed: np.ndarray, n: int):
     sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
     sel.bitmap_ref = bitmap
     return sel
+
+
+class ParamsCache:
+    """faiss SearchParameters objects by setting: building one costs several SWIG calls per search, and without
+    a selector an object is only read during a search, so concurrent searches can share it."""
+
+    def __init__(self, make):
+        self._make = make
+        self._cache: dict = {}
+
+    def get(self, key, allowed: np.ndarray | None, n: int):
+        if allowed is not None:  # a selector is per call: a fresh object
+            params = self._make(*key)
+            params.sel = selector(allowed, n)
+            return params
+        params = self._cache.get(key)
+        if params is None:
+            params = self._cache[key] = self._make(*key)
+        return params
 
 
 def index_bytes(index) -> int:

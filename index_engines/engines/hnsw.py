@@ -14,12 +14,18 @@ import hnswlib
 import numpy as np
 
 from .approximate import COMMON_BUILD, COMMON_QUERY, RAW_CHOICES, ApproximateEngine
-from .faiss_util import build_threads, index_bytes, omp_threads, selector
+from .faiss_util import ParamsCache, build_threads, index_bytes, omp_threads
 from .params import Param
 
 BACKENDS = ("hnswlib", "faiss")
 INDEX_FILE = "hnsw.bin"
 GROWTH = 1.25  # hnswlib capacity grows by this factor when an add overflows it
+
+
+def hnsw_params(ef: int) -> faiss.SearchParametersHNSW:
+    params = faiss.SearchParametersHNSW()
+    params.efSearch = ef
+    return params
 
 
 class HnswEngine(ApproximateEngine):
@@ -43,6 +49,7 @@ class HnswEngine(ApproximateEngine):
         super().__init__(dim, **build_params)
         self._index = None
         self._faiss = self.build_params["backend"] == "faiss"
+        self._params = ParamsCache(hnsw_params)
 
     # ------------------------------------------------------------------------------------------ build
     def _new_index(self, capacity: int):
@@ -74,10 +81,7 @@ class HnswEngine(ApproximateEngine):
         n = len(self._ids) if allowed is None else len(allowed)
         k = min(k, n)
         if self._faiss:
-            params = faiss.SearchParametersHNSW()
-            params.efSearch = qp["ef"]
-            if allowed is not None:
-                params.sel = selector(allowed, len(self._ids))
+            params = self._params.get((qp["ef"],), allowed, len(self._ids))
             with omp_threads(qp["threads"]):
                 scores, positions = self._index.search(queries, k, params=params)
             return scores, positions
@@ -89,7 +93,7 @@ class HnswEngine(ApproximateEngine):
             labels, distances = index.knn_query(queries, k=k, num_threads=qp["threads"], filter=filter_fn)
         except RuntimeError:  # hnswlib found fewer than k allowed neighbours: scan the allowed vectors exactly
             return None
-        return 1.0 - distances, labels.astype(np.int64)
+        return 1.0 - distances, labels.view(np.int64)  # labels are positions < 2**63: same bits
 
     def _stored_vectors(self, positions: np.ndarray) -> np.ndarray:
         if len(positions) == 0:

@@ -64,9 +64,12 @@ class IvfPqEngine(FaissQuantizedEngine):
         ivf.pq.cp.min_points_per_centroid = 1
         return index
 
-    def _search_params(self, qp: dict) -> faiss.SearchParameters:
+    def _search_key(self, qp: dict) -> tuple:
+        return (qp["nprobe"],)
+
+    def _make_search_params(self, nprobe: int) -> faiss.SearchParameters:
         params = faiss.SearchParametersIVF()
-        params.nprobe = qp["nprobe"]
+        params.nprobe = nprobe
         return params
 
     @property

@@ -13,7 +13,7 @@ import faiss
 import numpy as np
 
 from .approximate import COMMON_BUILD, ApproximateEngine
-from .faiss_util import build_threads, index_bytes, omp_threads, selector
+from .faiss_util import ParamsCache, build_threads, index_bytes, omp_threads
 from .params import Param
 
 INDEX_FILE = "index.faiss"
@@ -34,13 +34,18 @@ class FaissQuantizedEngine(ApproximateEngine):
         super().__init__(dim, **build_params)
         self._index = None
         self._state: dict = {}
+        self._params = ParamsCache(self._make_search_params)
 
     @abstractmethod
     def _make_index(self, n_train: int):
         """A fresh, untrained faiss index for `n_train` training vectors; may record choices in self._state."""
 
     @abstractmethod
-    def _search_params(self, qp: dict) -> faiss.SearchParameters:
+    def _search_key(self, qp: dict) -> tuple:
+        """The query parameters that reach faiss, as arguments of `_make_search_params`."""
+
+    @abstractmethod
+    def _make_search_params(self, *key) -> faiss.SearchParameters:
         ...
 
     def _train(self, sample: np.ndarray) -> None:
@@ -57,9 +62,7 @@ class FaissQuantizedEngine(ApproximateEngine):
             self._index.add(vectors)
 
     def _index_search(self, queries, k, qp, allowed):
-        params = self._search_params(qp)
-        if allowed is not None:
-            params.sel = selector(allowed, len(self._ids))
+        params = self._params.get(self._search_key(qp), allowed, len(self._ids))
         with omp_threads(qp["threads"]):
             return self._index.search(queries, k, params=params)
 

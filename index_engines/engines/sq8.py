@@ -6,6 +6,7 @@ from __future__ import annotations
 import faiss
 
 from .approximate import COMMON_QUERY
+from .hnsw import hnsw_params
 from .params import Param
 from .quantized import QUANTIZED_BUILD, FaissQuantizedEngine
 
@@ -31,9 +32,10 @@ class Sq8Engine(FaissQuantizedEngine):
         index.hnsw.efConstruction = bp["ef_construction"]
         return index
 
-    def _search_params(self, qp: dict) -> faiss.SearchParameters:
+    def _search_key(self, qp: dict) -> tuple:
+        return (qp["ef"],)
+
+    def _make_search_params(self, ef: int) -> faiss.SearchParameters:
         if self.build_params["M"] == 0:
             return faiss.SearchParameters()
-        params = faiss.SearchParametersHNSW()
-        params.efSearch = qp["ef"]
-        return params
+        return hnsw_params(ef)

@@ -1,0 +1,400 @@
+"""Index engines on real vectors: recall vs QPS for every engine, our `hnsw` vs raw hnswlib, quantised memory,
+sharding overhead and speed-up, and flat's scan bandwidth against numpy's memory-read bandwidth.
+
+Protocol: `flat` over the base vectors is the oracle (ground truth computed once). Each configuration is built
+once (on `--build-threads` threads) and swept over its query parameters; recall comes from one batched pass per
+setting, QPS from single queries on one thread (BLAS and OpenMP limited to 1). The reported point per engine is
+the fastest setting whose ANN recall@k reaches `--target`. Ratios (ours / raw library, S=4 / S=1) are timed in
+alternating rounds in this one run, best round of each, so machine noise hits both sides alike.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+DESCRIPTION = "index engines vs exact search and raw hnswlib/faiss: recall, QPS, build time, memory, sharding"
+
+HNSW_BUILD = {"M": 16, "ef_construction": 200}
+EF_GRID = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
+# (label, engine, build parameters, query grid)
+CONFIGS = [
+    ("hnsw", "hnsw", dict(HNSW_BUILD), [{"ef": ef} for ef in EF_GRID]),
+    ("hnsw-faiss", "hnsw", {**HNSW_BUILD, "backend": "faiss"}, [{"ef": ef} for ef in EF_GRID]),
+    ("ivfpq", "ivfpq", {"pq_m": 48}, [{"nprobe": p, "oversample": o} for p in (8, 16, 32, 64) for o in (4, 8, 16)]),
+    ("sq8", "sq8", {}, [{"oversample": o} for o in (1, 2, 4)]),
+    ("sq8-hnsw", "sq8", {"M": 16, "ef_construction": 200},
+     [{"ef": ef, "oversample": o} for ef in (32, 64, 128) for o in (2, 4)]),
+]
+QUANTIZED = ("ivfpq", "sq8")
+TRUNCATIONS = (192, 128, 64)
+SHARDS = 4
+TIME_BUDGET = 1.5  # seconds of single-query timing per sweep point (the reported point is timed on every query)
+ROUNDS = 3
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--n", type=int, default=100_000, help="base vectors (default 100000)")
+    parser.add_argument("--queries", type=int, default=1000, help="held-out queries (default 1000)")
+    parser.add_argument("--vectors", type=Path, help="a float32 .npy matrix to use instead of MiniLM sentence "
+                                                     "vectors; queries are held out from its rows")
+    parser.add_argument("--model", default="minilm-l6-v2", help="model for the sentence vectors")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--target", type=float, default=0.95, help="ANN recall@k each engine must reach")
+    parser.add_argument("--build-threads", type=int, default=2)
+    parser.add_argument("--no-plot", action="store_true", help="skip the recall-vs-QPS plot")
+
+
+# ------------------------------------------------------------------------------------------------ data
+def load_vectors(args) -> tuple[np.ndarray, np.ndarray, str]:
+    """(base, queries, source): unit float32 rows; queries never occur in the base."""
+    if args.n <= 0 or args.queries <= 0 or args.k <= 0:
+        raise ValueError("--n, --queries and --k must be positive")
+    if args.vectors is None:
+        from experiments.corpus_vectors import benchmark_vectors
+
+        base, queries = benchmark_vectors(args.n, args.queries, model_id=args.model, show_progress=False)
+        return base, queries, f"{args.model} sentence vectors"
+    if not args.vectors.is_file():
+        raise FileNotFoundError(f"--vectors {args.vectors}: no such file")
+    matrix = np.load(args.vectors, mmap_mode="r")
+    if matrix.ndim != 2 or matrix.dtype != np.float32:
+        raise ValueError(f"--vectors must hold a 2-D float32 matrix, got {matrix.dtype} of shape {matrix.shape}")
+    if len(matrix) < args.queries + 1:
+        raise ValueError(f"--vectors has {len(matrix)} rows, fewer than --queries {args.queries} + 1")
+    rows = np.random.default_rng(0).permutation(len(matrix))
+    n = min(args.n, len(matrix) - args.queries)
+    base = _unit(np.asarray(matrix[np.sort(rows[:n])]))
+    queries = _unit(np.asarray(matrix[np.sort(rows[len(rows) - args.queries:])]))
+    if not (np.isfinite(base).all() and np.isfinite(queries).all()):
+        raise ValueError(f"--vectors {args.vectors} contains NaN or infinite values")
+    return base, queries, str(args.vectors)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Cosine similarity is inner product on unit rows: normalise a foreign matrix (zero rows stay zero)."""
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------ timing
+def single_query_qps(search, queries: np.ndarray, budget: float | None = None) -> float:
+    """Queries per second, one query per call on the calling thread; stops after `budget` seconds if given."""
+    search(queries[:1])  # warm-up
+    start = time.perf_counter()
+    done = 0
+    for done, q in enumerate(queries, 1):
+        search(q[None])
+        if budget is not None and time.perf_counter() - start > budget:
+            break
+    return done / (time.perf_counter() - start)
+
+
+def batch_qps(search, queries: np.ndarray, batch: int = 100) -> float:
+    start = time.perf_counter()
+    for i in range(0, len(queries), batch):
+        search(queries[i:i + batch])
+    return len(queries) / (time.perf_counter() - start)
+
+
+def best_of_alternating(fns: dict, rounds: int = ROUNDS) -> dict:
+    """Best result of each function over `rounds` rounds, the order reversed every round."""
+    results = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            results[name].append(fns[name]())
+    return {name: max(values) for name, values in results.items()}
+
+
+def memory_read_gbps(matrix: np.ndarray) -> float:
+    """Plain numpy read bandwidth over the same matrix (one thread): the best of a few streaming reductions."""
+    flat = matrix.reshape(-1)
+    as_int = flat.view(np.int32)
+    best = 0.0
+    for op in (lambda: np.add.reduce(matrix, axis=0), lambda: as_int.max(), lambda: flat.max()):
+        op()
+        for _ in range(3):
+            start = time.perf_counter()
+            op()
+            best = max(best, matrix.nbytes / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+# ------------------------------------------------------------------------------------------------ sweeps
+def sweep(engine, truth, queries, k, grid, target) -> tuple[list[dict], dict | None]:
+    """Every setting's recall (batched, two threads) and single-query QPS; and the fastest setting reaching
+    `target`, re-timed on every query."""
+    points = []
+    for params in grid:
+        recall = truth.report(engine.search(queries, k, {**params, "threads": 2}).ids)
+        qps = single_query_qps(lambda q: engine.search(q, k, params), queries, TIME_BUDGET)
+        points.append({"params": params, "recall": recall.mean, "ci_low": recall.ci_low, "ci_high": recall.ci_high,
+                       "qps": qps})
+    ok = [p for p in points if p["recall"] >= target]
+    if not ok:
+        return points, None
+    best = dict(max(ok, key=lambda p: p["qps"]))
+    best["qps"] = single_query_qps(lambda q: engine.search(q, k, best["params"]), queries)
+    return points, best
+
+
+def build(name, engine_name, dim, base, ids, build_params, threads):
+    from index_engines.engines import make_engine
+
+    engine = make_engine(engine_name, dim, build_threads=threads, **build_params)
+    start = time.perf_counter()
+    engine.add(base, ids)
+    return engine, time.perf_counter() - start
+
+
+def engine_row(engine, build_seconds, best, points, n) -> dict:
+    return {"recall_at_10": None if best is None else best["recall"],
+            "recall_ci": None if best is None else [best["ci_low"], best["ci_high"]],
+            "qps": None if best is None else best["qps"],
+            "query_params": None if best is None else best["params"],
+            "bytes_per_vector": engine.memory_bytes() / n,
+            "raw_bytes_per_vector": (engine.raw_bytes() if hasattr(engine, "raw_bytes") else 0) / n,
+            "build_seconds": build_seconds, "build_params": engine.build_params, "sweep": points}
+
+
+def hnsw_vs_hnswlib(ours, base, queries, k, ef, threads) -> dict:
+    """Our hnsw against a raw hnswlib index built separately with the same M, efConstruction, seed and ef."""
+    import hnswlib
+
+    bp = ours.build_params
+    raw = hnswlib.Index(space="ip", dim=base.shape[1])
+    raw.init_index(max_elements=len(base), M=bp["M"], ef_construction=bp["ef_construction"], random_seed=bp["seed"])
+    start = time.perf_counter()
+    raw.add_items(base, np.arange(len(base)), num_threads=threads)
+    raw_build = time.perf_counter() - start
+    raw.set_ef(ef)
+    labels, _ = raw.knn_query(queries, k=k, num_threads=threads)
+    qps = best_of_alternating({
+        "ours": lambda: single_query_qps(lambda q: ours.search(q, k, {"ef": ef}), queries),
+        "hnswlib": lambda: single_query_qps(lambda q: raw.knn_query(q, k=k, num_threads=1), queries),
+    })
+    return {"ef": ef, "ours_qps": qps["ours"], "hnswlib_qps": qps["hnswlib"], "ratio": qps["ours"] / qps["hnswlib"],
+            "hnswlib_build_seconds": raw_build, "hnswlib_labels": labels.astype(np.int64)}
+
+
+def faiss_wrapper_overhead(ours, queries, k, ef) -> dict:
+    """Our faiss-backed hnsw against calling the same faiss index directly (the wrapper's own cost)."""
+    import faiss
+
+    index = ours.library_index
+    params = faiss.SearchParametersHNSW()
+    params.efSearch = ef
+    faiss.omp_set_num_threads(1)
+    qps = best_of_alternating({
+        "ours": lambda: single_query_qps(lambda q: ours.search(q, k, {"ef": ef}), queries),
+        "faiss": lambda: single_query_qps(lambda q: index.search(q, k, params=params), queries),
+    })
+    return {"ef": ef, "ours_qps": qps["ours"], "faiss_qps": qps["faiss"], "ratio": qps["ours"] / qps["faiss"]}
+
+
+def sharding(base, ids, queries, truth, k, single, single_ef, single_recall, threads) -> dict:
+    """S=4 vs S=1 hnsw at equal recall: the lowest S=4 ef whose recall reaches S=1's."""
+    from index_engines.sharding import ShardedEngine
+
+    out = {"shards": SHARDS}
+    with ShardedEngine("hnsw", base.shape[1], SHARDS, workers=0, build_threads=threads, **HNSW_BUILD) as seq, \
+            ShardedEngine("hnsw", base.shape[1], SHARDS, workers=2) as pooled:
+        start = time.perf_counter()
+        seq.add(base, ids)
+        out["build_seconds"] = time.perf_counter() - start
+        pooled.shards = seq.shards  # the same four indexes behind a two-thread fan-out
+        ef4, recall4 = None, None
+        for ef in EF_GRID:
+            recall4 = truth.report(seq.search(queries, k, {"ef": ef, "threads": 2}).ids).mean
+            if recall4 >= single_recall:
+                ef4 = ef
+                break
+        if ef4 is None:
+            return {**out, "error": f"S={SHARDS} never reached recall {single_recall:.4f} on the ef grid"}
+        p1, p4 = {"ef": single_ef}, {"ef": ef4}
+        qps = best_of_alternating({
+            "s1_single": lambda: single_query_qps(lambda q: single.search(q, k, p1), queries),
+            "s4_single": lambda: single_query_qps(lambda q: seq.search(q, k, p4), queries),
+            "s1_batch_1thread": lambda: batch_qps(lambda q: single.search(q, k, p1), queries),
+            "s1_batch_2threads": lambda: batch_qps(lambda q: single.search(q, k, {**p1, "threads": 2}), queries),
+            "s4_batch_2threads": lambda: batch_qps(lambda q: pooled.search(q, k, p4), queries),
+        })
+    return {**out, "s1_ef": single_ef, "s1_recall": single_recall, "s4_ef": ef4, "s4_recall": recall4, "qps": qps,
+            "single_thread_ratio": qps["s4_single"] / qps["s1_single"],
+            "two_thread_speedup": qps["s4_batch_2threads"] / qps["s1_batch_1thread"],
+            "s1_two_thread_speedup": qps["s1_batch_2threads"] / qps["s1_batch_1thread"]}
+
+
+def truncation(base, ids, queries, truth, k, oracle, threads) -> dict:
+    """Matryoshka truncation cost: exact search on the first D' dims (renormalised), without and with a rescore
+    of k x oversample candidates on all dims; and the hnsw engine with truncate_dim=128 end to end."""
+    from index_engines.engines import make_engine
+
+    rows = {}
+    for dim in TRUNCATIONS:
+        flat = make_engine("flat", dim)
+        head = base[:, :dim] / np.maximum(np.linalg.norm(base[:, :dim], axis=1, keepdims=True), 1e-12)
+        flat.add(head, ids)
+        qh = queries[:, :dim] / np.maximum(np.linalg.norm(queries[:, :dim], axis=1, keepdims=True), 1e-12)
+        row = {"exact_truncated": truth.report(flat.search(qh, k).ids).mean}
+        for oversample in (4, 10):
+            cand = flat.search(qh, k * oversample).ids
+            scores = oracle.score(queries, cand)
+            order = np.lexsort((np.where(cand < 0, np.iinfo(np.int64).max, cand), -scores), axis=1)[:, :k]
+            row[f"rescored_x{oversample}"] = truth.report(np.take_along_axis(cand, order, 1)).mean
+        rows[str(dim)] = row
+    engine, seconds = build("hnsw-t128", "hnsw", base.shape[1], base, ids,
+                            {**HNSW_BUILD, "truncate_dim": 128, "raw_dtype": "float32"}, threads)
+    hnsw128 = {"build_seconds": seconds, "bytes_per_vector": engine.memory_bytes() / len(base)}
+    for oversample in (1, 4, 10):
+        hnsw128[f"recall_ef128_x{oversample}"] = truth.report(
+            engine.search(queries, k, {"ef": 128, "oversample": oversample, "threads": 2}).ids).mean
+    return {"exact": rows, "hnsw_truncate_128": hnsw128}
+
+
+# ------------------------------------------------------------------------------------------------ run
+def run(args) -> dict:
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    from index_engines.ann_recall import GroundTruth
+    from index_engines.engines import make_engine
+
+    base, queries, source = load_vectors(args)
+    n, dim = base.shape
+    k, threads = args.k, args.build_threads
+    ids = np.arange(n, dtype=np.int64)
+    oracle = make_engine("flat", dim)
+    oracle.add(base, ids)
+    truth = GroundTruth(oracle, queries, k)
+    result = {"n_vectors": n, "n_queries": len(queries), "dim": dim, "k": k, "target_recall": args.target,
+              "source": source, "engines": {}}
+    with threadpool_limits(1):  # single-query timings on one BLAS thread; faiss/hnswlib threads are per call
+        faiss.omp_set_num_threads(1)
+        flat_qps = single_query_qps(lambda q: oracle.search(q, k), queries, budget=20.0)
+        scan_gbps = flat_qps * base.nbytes / 1e9
+        read_gbps = memory_read_gbps(base)
+        result["engines"]["flat"] = {"recall_at_10": 1.0, "qps": flat_qps, "bytes_per_vector": oracle.memory_bytes() / n,
+                                     "raw_bytes_per_vector": 0.0, "build_seconds": 0.0, "query_params": {}}
+        result["flat_bandwidth"] = {"scan_gbps": scan_gbps, "numpy_read_gbps": read_gbps}
+        result["flat_bandwidth_ratio"] = scan_gbps / read_gbps
+        built = {}
+        for label, engine_name, build_params, grid in CONFIGS:
+            engine, seconds = build(label, engine_name, dim, base, ids, build_params, threads)
+            points, best = sweep(engine, truth, queries, k, grid, args.target)
+            result["engines"][label] = engine_row(engine, seconds, best, points, n)
+            built[label] = (engine, best)
+        hnsw, hnsw_best = built["hnsw"]
+        ef = hnsw_best["params"]["ef"] if hnsw_best else EF_GRID[-1]
+        versus = hnsw_vs_hnswlib(hnsw, base, queries, k, ef, threads)
+        versus["ours_recall"] = truth.report(hnsw.search(queries, k, {"ef": ef, "threads": 2}).ids).mean
+        versus["hnswlib_recall"] = truth.report(versus.pop("hnswlib_labels")).mean
+        result["hnsw_vs_hnswlib"] = versus
+        result["hnsw_vs_hnswlib_qps_ratio"] = versus["ratio"]
+        faiss_engine, faiss_best = built["hnsw-faiss"]
+        result["hnsw_faiss_vs_faiss"] = faiss_wrapper_overhead(
+            faiss_engine, queries, k, faiss_best["params"]["ef"] if faiss_best else EF_GRID[-1])
+        hnsw_bytes = hnsw.memory_bytes()
+        quantized = [(label, built[label][1], built[label][0].memory_bytes()) for label in QUANTIZED]
+        reaching = [q for q in quantized if q[1] is not None] or quantized
+        label, best, qbytes = min(reaching, key=lambda q: q[2])
+        result["quantized_engine"] = label
+        result["quantized_recall_at_10"] = None if best is None else best["recall"]
+        result["quantized_memory_ratio"] = qbytes / hnsw_bytes
+        shard = sharding(base, ids, queries, truth, k, hnsw, ef, versus["ours_recall"], threads)
+        result["sharding"] = shard
+        result["shard4_single_thread_ratio"] = shard.get("single_thread_ratio")
+        result["shard4_two_thread_speedup"] = shard.get("two_thread_speedup")
+        result["truncation"] = truncation(base, ids, queries, truth, k, oracle, threads)
+    result["report_files"] = write_reports(result, plot=not args.no_plot)
+    return result
+
+
+def write_reports(result: dict, plot: bool) -> dict:
+    """The full result as JSON and the recall-vs-QPS frontier as PNG, in the reports directory."""
+    from index_engines.settings import get_settings
+
+    out_dir = get_settings().reports_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    files = {"json": str(out_dir / f"engines-{result['n_vectors']}-{stamp}.json")}
+    tmp = Path(files["json"] + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2, default=_jsonable))
+    tmp.replace(files["json"])
+    if plot:
+        files["plot"] = str(out_dir / f"engines-frontier-{result['n_vectors']}-{stamp}.png")
+        plot_frontier(result, Path(files["plot"]))
+    return files
+
+
+def plot_frontier(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for label, row in result["engines"].items():
+        points = row.get("sweep") or [{"recall": row["recall_at_10"], "qps": row["qps"]}]
+        ax.plot([p["recall"] for p in points], [p["qps"] for p in points], marker="o", label=label)
+    ax.axvline(result["target_recall"], color="grey", linestyle=":")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"ANN recall@{result['k']}")
+    ax.set_ylabel("queries per second (1 thread, 1 query per call)")
+    ax.set_title(f"{result['n_vectors']:,} x {result['dim']} ({result['source']})")
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+
+# ------------------------------------------------------------------------------------------------ render
+def render(result: dict) -> str:
+    def fmt(x, spec=".3f"):
+        return "-" if x is None else format(x, spec)
+
+    lines = [f"Engines on {result['n_vectors']:,} x {result['dim']} vectors ({result['source']}), "
+             f"{result['n_queries']} held-out queries, k={result['k']}, target ANN recall {result['target_recall']}",
+             "", f"{'engine':<12}{'recall@k':>10}{'QPS':>10}{'bytes/vec':>11}{'raw B/vec':>11}{'build s':>9}  "
+                 "query params"]
+    for label, row in result["engines"].items():
+        lines.append(f"{label:<12}{fmt(row['recall_at_10'], '.4f'):>10}{fmt(row['qps'], '.0f'):>10}"
+                     f"{row['bytes_per_vector']:>11.0f}{row['raw_bytes_per_vector']:>11.0f}"
+                     f"{row['build_seconds']:>9.1f}  {row['query_params']}")
+    v, f, s = result["hnsw_vs_hnswlib"], result["hnsw_faiss_vs_faiss"], result["sharding"]
+    lines += ["",
+              f"hnsw vs raw hnswlib (ef={v['ef']}): {v['ours_qps']:.0f} vs {v['hnswlib_qps']:.0f} QPS, ratio "
+              f"{v['ratio']:.3f} (recall {v['ours_recall']:.4f} vs {v['hnswlib_recall']:.4f})",
+              f"hnsw-faiss vs the same faiss index called directly (ef={f['ef']}): ratio {f['ratio']:.3f}",
+              f"quantized ({result['quantized_engine']}): recall {fmt(result['quantized_recall_at_10'], '.4f')}, "
+              f"memory {result['quantized_memory_ratio']:.3f} of hnsw float32"]
+    if "error" in s:
+        lines.append(f"sharding: {s['error']}")
+    else:
+        lines.append(f"sharding S={s['shards']} (ef {s['s4_ef']}, recall {s['s4_recall']:.4f}) vs S=1 (ef "
+                     f"{s['s1_ef']}, recall {s['s1_recall']:.4f}): single query 1 thread {s['single_thread_ratio']:.2f}x,"
+                     f" batches on 2 threads {s['two_thread_speedup']:.2f}x (S=1 on 2 threads: "
+                     f"{s['s1_two_thread_speedup']:.2f}x)")
+    b = result["flat_bandwidth"]
+    lines.append(f"flat scan {b['scan_gbps']:.2f} GB/s vs numpy read {b['numpy_read_gbps']:.2f} GB/s: ratio "
+                 f"{result['flat_bandwidth_ratio']:.2f}")
+    t = result["truncation"]
+    lines += ["", "Matryoshka truncation (exact search on D' dims; rescored on all dims):"]
+    for dim, row in t["exact"].items():
+        lines.append(f"  D'={dim:>4}: {row['exact_truncated']:.4f}  x4 {row['rescored_x4']:.4f}  "
+                     f"x10 {row['rescored_x10']:.4f}")
+    h = t["hnsw_truncate_128"]
+    lines.append(f"  hnsw truncate_dim=128, ef=128: x1 {h['recall_ef128_x1']:.4f}, x4 {h['recall_ef128_x4']:.4f}, "
+                 f"x10 {h['recall_ef128_x10']:.4f}; {h['bytes_per_vector']:.0f} B/vec")
+    lines += ["", "files: " + ", ".join(result["report_files"].values())]
+    return "\n".join(lines)

@@ -1,0 +1,55 @@
+"""`workbench bench engines` end to end on a small real matrix: the JSON contract and sane figures."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from experiments.benchmarks import engines as bench
+
+KEYS = {"hnsw_vs_hnswlib_qps_ratio", "engines", "quantized_recall_at_10", "quantized_memory_ratio",
+        "shard4_single_thread_ratio", "shard4_two_thread_speedup", "flat_bandwidth_ratio", "n_vectors", "n_queries",
+        "dim"}
+
+
+@pytest.fixture(scope="module")
+def result(minilm, tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "vectors.npy"
+    np.save(path, np.concatenate(minilm))
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(["--vectors", str(path), "--n", "2900", "--queries", "100", "--build-threads", "1"])
+    return bench.run(args)
+
+
+def test_json_keys_and_sizes(result):
+    assert KEYS <= set(result)
+    assert (result["n_vectors"], result["n_queries"], result["dim"]) == (2900, 100, 384)
+    json.dumps(result)  # one JSON object
+
+
+def test_every_engine_reports_recall_qps_memory_and_build_time(result):
+    assert set(result["engines"]) == {"flat", "hnsw", "hnsw-faiss", "ivfpq", "sq8", "sq8-hnsw"}
+    for label, row in result["engines"].items():
+        assert 0.95 <= row["recall_at_10"] <= 1.0, label
+        assert row["qps"] > 0 and row["bytes_per_vector"] > 0 and row["build_seconds"] >= 0, label
+    assert result["engines"]["flat"]["bytes_per_vector"] >= 384 * 4
+    assert result["engines"]["ivfpq"]["bytes_per_vector"] < result["engines"]["hnsw"]["bytes_per_vector"] / 4
+
+
+def test_ratios_are_positive_and_recalls_in_range(result):
+    for key in ("hnsw_vs_hnswlib_qps_ratio", "quantized_memory_ratio", "shard4_single_thread_ratio",
+                "shard4_two_thread_speedup", "flat_bandwidth_ratio"):
+        assert result[key] > 0, key
+    assert 0.95 <= result["quantized_recall_at_10"] <= 1
+    for row in result["truncation"]["exact"].values():
+        assert 0 <= row["exact_truncated"] <= row["rescored_x10"] <= 1
+
+
+def test_render_and_report_files(result):
+    text = bench.render(result)
+    assert "hnsw vs raw hnswlib" in text and "Matryoshka" in text
+    for path in result["report_files"].values():
+        assert open(path, "rb").read(4)
