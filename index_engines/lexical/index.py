@@ -40,7 +40,7 @@ from .postings import Growable, Postings
 from .tokenizer import Tokenizer
 
 FORMAT_VERSION = 1
-Hits = list[tuple[str, float]]
+Hits = list[tuple[str | int, float]]  # (id, score)
 
 
 class EmptyQueryError(ValueError):
@@ -63,15 +63,21 @@ class BM25Params:
             raise ValueError(f"BM25 b must be between 0 and 1, got {self.b}")
 
 
-def _check_ids(ids) -> list[str]:
+def _check_ids(ids) -> list:
+    """Ids as a list of non-empty strings or of ints >= 0 (numpy ints become Python ints), unique in the batch."""
     if isinstance(ids, str):
-        raise ValueError("ids must be a list of strings, not a single string; wrap it: [id]")
-    out = list(ids)
-    for i, x in enumerate(out):
-        if not isinstance(x, str) or not x:
-            raise ValueError(f"id #{i} must be a non-empty string, got {x!r}")
+        raise ValueError("ids must be a list of ids, not a single string; wrap it: [id]")
+    out = []
+    for i, x in enumerate(ids.tolist() if isinstance(ids, np.ndarray) else ids):
+        if isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) and x >= 0:
+            out.append(int(x))
+        elif isinstance(x, str) and x:
+            out.append(x)
+        else:
+            raise ValueError(f"id #{i} must be a non-empty string or an integer >= 0, got {x!r}")
     if len(set(out)) != len(out):
-        dup = next(x for x in out if out.count(x) > 1)
+        seen: set = set()
+        dup = next(x for x in out if x in seen or seen.add(x))
         raise ValueError(f"duplicate id {dup!r} in one batch; each id may appear once")
     return out
 
@@ -146,6 +152,7 @@ class BM25Index:
         tokenized = [self.tokenizer.tokenize(t) if isinstance(t, str) else _bad_text(i, t)
                      for i, t in enumerate(texts)]
         with self._lock:
+            self._check_id_type(ids)
             for doc_id in ids:
                 if doc_id in self._pos:
                     self._tombstone(self._pos[doc_id])
@@ -196,6 +203,13 @@ class BM25Index:
 
     def _reset_keeping_config(self) -> None:
         self._reset()
+
+    def _check_id_type(self, ids: list) -> None:
+        """One index holds string ids or integer ids, never both (their order must be defined for tie-breaks)."""
+        kinds = {type(x) for x in ids} | ({type(self._ids[0])} if self._ids else set())
+        if len(kinds) > 1:
+            raise ValueError("an index holds string ids or integer ids, not both; got "
+                             f"{' and '.join(sorted(k.__name__ for k in kinds))}")
 
     def _append(self, doc_id: str, tokens: list[str]) -> None:
         vocab = self._vocab
@@ -310,7 +324,8 @@ class BM25Index:
             return {self._ids[p]: float(scores[p]) for p in np.flatnonzero(self._alive.view)}
 
     def search(self, query: str | Sequence[str], k: int, allow: Iterable[str] | None = None) -> Hits:
-        """Top-k live documents sharing a term with the query; `allow`: only these ids may be returned."""
+        """Top-k live documents sharing a term with the query; `allow`: only these ids may be returned (ids the
+        index does not hold are ignored)."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         tokens = self.query_terms(query)
@@ -319,7 +334,9 @@ class BM25Index:
             mask = touched & self._alive.view
             if allow is not None:
                 allowed = np.zeros(len(mask), bool)
-                allowed[[self._pos[i] for i in allow if i in self._pos]] = True
+                pos = self._pos
+                allowed[[pos[i] for i in (allow.tolist() if isinstance(allow, np.ndarray) else allow)
+                         if i in pos]] = True
                 mask &= allowed
             cand = np.flatnonzero(mask)
             s = scores[cand]
@@ -330,9 +347,10 @@ class BM25Index:
             return hits[:int(k)]
 
     # ------------------------------------------------------------------------------------------ persistence
-    def save(self, directory) -> None:
+    def save(self, directory, *, extra: dict | None = None) -> None:
         """Write the index (tombstones included) to `directory`, replacing it whole via a temporary sibling and
-        `os.replace`, so a crash leaves the old index or the new one."""
+        `os.replace`, so a crash leaves the old index or the new one. `extra` (JSON) is kept in meta.json and
+        returned by `read_meta` (a collection stores its log position there)."""
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = directory.with_name(f".{directory.name}.tmp-{uuid.uuid4().hex[:8]}")
@@ -346,7 +364,8 @@ class BM25Index:
                 (tmp / "vocab.json").write_text(json.dumps(list(self._vocab)))
                 meta = {"format": FORMAT_VERSION, "kind": "bm25", "params": asdict(self.params),
                         "tokenizer": self.tokenizer.to_dict(), "seal_min": self.seal_min,
-                        "seal_fraction": self.seal_fraction, "documents": self._n_live, "positions": len(self._ids)}
+                        "seal_fraction": self.seal_fraction, "documents": self._n_live, "positions": len(self._ids),
+                        "extra": extra or {}}
                 (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
             old = directory.with_name(f".{directory.name}.old-{uuid.uuid4().hex[:8]}")
             if directory.exists():
@@ -357,8 +376,8 @@ class BM25Index:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
-    @classmethod
-    def load(cls, directory) -> "BM25Index":
+    @staticmethod
+    def read_meta(directory) -> dict:
         directory = Path(directory)
         meta_path = directory / "meta.json"
         if not meta_path.exists():
@@ -367,6 +386,12 @@ class BM25Index:
         if meta.get("kind") != "bm25" or meta.get("format") != FORMAT_VERSION:
             raise ValueError(f"{directory}: not a BM25 index of format {FORMAT_VERSION} ({meta.get('kind')!r}, "
                              f"format {meta.get('format')!r})")
+        return meta
+
+    @classmethod
+    def load(cls, directory) -> "BM25Index":
+        directory = Path(directory)
+        meta = cls.read_meta(directory)
         index = cls(BM25Params(**meta["params"]), Tokenizer.from_dict(meta["tokenizer"]),
                     seal_min=meta["seal_min"], seal_fraction=meta["seal_fraction"])
         arrays = {name: np.load(directory / f"{name}.npy") for name in

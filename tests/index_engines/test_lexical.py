@@ -148,6 +148,16 @@ def test_save_load_round_trip_keeps_tombstones(tmp_path, scifact_small):
     assert "new" in loaded and ids[0] not in loaded
 
 
+def test_integer_ids_work_like_string_ids(tmp_path):
+    index = BM25Index(PARAMS)
+    index.upsert(np.array([7, 3, 5, 1, 2]), ["kinase", "kinase", "kinase inhibitor", "gene", "virus"])
+    assert [d for d, _ in index.search("kinase", 5)] == [3, 7, 5]  # tie broken by id; longer document last
+    assert index.search("kinase", 5, allow=np.array([5, 7, 99]))[0][0] in (5, 7)
+    index.save(tmp_path / "ints", extra={"lsn": 12})
+    assert BM25Index.read_meta(tmp_path / "ints")["extra"] == {"lsn": 12}
+    assert BM25Index.load(tmp_path / "ints").search("kinase", 5) == index.search("kinase", 5)
+
+
 def test_load_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no BM25 index"):
         BM25Index.load(tmp_path / "nothing")
@@ -167,7 +177,10 @@ def test_bad_input_is_rejected():
         index.upsert(["a", "b"], ["only one"])
     with pytest.raises(ValueError, match="duplicate id"):
         index.upsert(["a", "a"], ["x y", "z w"])
-    with pytest.raises(ValueError, match="non-empty string"):
+    with pytest.raises(ValueError, match="non-empty string or an integer"):
+        index.upsert([-3], ["x y"])
+    index.upsert(["a"], ["x y"])
+    with pytest.raises(ValueError, match="string ids or integer ids, not both"):
         index.upsert([3], ["x y"])
     with pytest.raises(ValueError, match="must be a string"):
         index.upsert(["a"], [None])
