@@ -36,8 +36,6 @@ and `delete` of a row it lacks must be no-ops. Searches use `allowed_rows(filter
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -96,8 +94,8 @@ class Collection(maintenance.Maintenance):
                seal_items: int = 20_000, fsync: str = "always", fsync_interval_s: float = 1.0,
                payload_schema: dict | None = None, max_payload_bytes: int = 64 * 1024,
                default_tenant: str = "default", rebuild_tombstone_rate: float | None = 0.10,
-               rebuild_recall_drop: float | None = 0.02, routing: dict | None = None,
-               secondary=()) -> "Collection":
+               rebuild_recall_drop: float | None = 0.02, max_segments: int = 8, routing: dict | None = None,
+               secondary=(), background: bool = True) -> "Collection":
         """A new, empty collection in directory `path`, pinned to `model` (its id and fingerprint)."""
         from ..models import fingerprint, get_spec
 
@@ -111,8 +109,9 @@ class Collection(maintenance.Maintenance):
             raise CollectionError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
         if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 256:
             raise CollectionError(f"shards must be an integer in 1..256, got {shards!r}")
-        if isinstance(seal_items, bool) or not isinstance(seal_items, int) or seal_items < 1:
-            raise CollectionError(f"seal_items must be a positive integer, got {seal_items!r}")
+        for name, value in (("seal_items", seal_items), ("max_segments", max_segments)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise CollectionError(f"{name} must be a positive integer, got {value!r}")
         for name, value in (("rebuild_tombstone_rate", rebuild_tombstone_rate),
                             ("rebuild_recall_drop", rebuild_recall_drop)):
             if value is not None and not 0 < value < 1:
@@ -128,35 +127,37 @@ class Collection(maintenance.Maintenance):
             query_params=dict(query_params or {}), seal_items=seal_items, fsync=fsync,
             fsync_interval_s=fsync_interval_s, max_payload_bytes=max_payload_bytes, default_tenant=default_tenant,
             rebuild_tombstone_rate=rebuild_tombstone_rate, rebuild_recall_drop=rebuild_recall_drop,
-            routing=dict(routing or {}))
+            max_segments=max_segments, routing=dict(routing or {}))
         PayloadStore(payload_schema)  # validates the schema
         path.mkdir(parents=True, exist_ok=True)
         from .payload import check_schema
 
         write_manifest(path, Manifest(config=config, schema=check_schema(payload_schema)))
-        return cls.open(path, secondary=secondary)
+        return cls.open(path, secondary=secondary, background=background)
 
     @classmethod
-    def open(cls, path, *, fsync: str | None = None, secondary=()) -> "Collection":
-        """Open the collection in `path`: load the manifest's segments, replay the log after its checkpoint."""
+    def open(cls, path, *, fsync: str | None = None, secondary=(), background: bool = True) -> "Collection":
+        """Open the collection in `path`: load the manifest's segments, replay the log after its checkpoint.
+        `background=False`: no worker thread; persistence, builds and compactions run in the caller's thread
+        when it calls `flush`, `compact`, `wait_idle` or `close` (tools, tests)."""
         path = Path(path)
         manifest = read_manifest(path)
         col = cls.__new__(cls)
-        col._init(path, manifest, fsync)
+        col._init(path, manifest, fsync, background)
         for index in secondary:
             col.attach_secondary(index)
         return col
 
-    def _init(self, path: Path, manifest: Manifest, fsync: str | None) -> None:
+    def _init(self, path: Path, manifest: Manifest, fsync: str | None, background: bool) -> None:
         self.path = path
         self._dirlock = DirectoryLock(path)
         try:
-            self._load(manifest, fsync)
+            self._load(manifest, fsync, background)
         except BaseException:
             self._dirlock.release()
             raise
 
-    def _load(self, manifest: Manifest, fsync: str | None) -> None:
+    def _load(self, manifest: Manifest, fsync: str | None, background: bool) -> None:
         cfg = manifest.config if fsync is None else replace(manifest.config, fsync=fsync)
         self.config = cfg
         self.policy = RoutingPolicy.from_dict(cfg.routing)
@@ -177,7 +178,6 @@ class Collection(maintenance.Maintenance):
         self._next_row = manifest.next_row
         self._next_segment = manifest.next_segment
         self._pool = ThreadPoolExecutor(cfg.shards, thread_name_prefix="shard") if cfg.shards > 1 else None
-        self._tasks: queue.Queue = queue.Queue()
         self._init_maintenance()
         self._remove_orphans(manifest)
         self._load_segments(manifest)
@@ -190,7 +190,8 @@ class Collection(maintenance.Maintenance):
                 self._enqueue(("build", seg))
         if any(seg.dead for seg in self._segments.values()):
             self._note_tombstones()  # a rebuild the last session did not get to
-        self._start_worker()
+        if background:
+            self._start_worker()
 
     def _load_segments(self, manifest: Manifest) -> None:
         loaded = []

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import shutil
 import threading
 import time
@@ -34,12 +35,16 @@ from .wal import fsync_directory
 log = logging.getLogger(__name__)
 SECONDARY_DIR = "secondary"
 RECALL_RECHECK = 0.01  # re-measure probe recall after tombstones grow by this fraction of a segment
+TASK_PRIORITY = {"persist": 0, "build": 1, "monitor": 2, "compact": 3}
+LAST = 99  # the stop sentinel runs after everything queued
 
 
 class Maintenance:
     """Mixed into `Collection`: the worker thread and its tasks, checkpoints, secondary indexes, stats."""
 
     def _init_maintenance(self) -> None:
+        self._tasks: queue.PriorityQueue = queue.PriorityQueue()
+        self._task_seq = 0
         self._worker: threading.Thread | None = None
         self._cancel = False
         self._pending_compact: set[int] = set()
@@ -55,36 +60,60 @@ class Maintenance:
         self._worker.start()
 
     def _enqueue(self, task: tuple) -> None:
-        self._tasks.put(task)
+        # Checkpoints first (cheap, and they let the log shrink), then index builds, then the rest; FIFO within
+        # a kind, so segments persist in seal order.
+        self._task_seq += 1
+        self._tasks.put((TASK_PRIORITY[task[0]], self._task_seq, task))
 
     def _work(self) -> None:
         while True:
-            task = self._tasks.get()
+            _, _, task = self._tasks.get()
             try:
                 if task is None:
                     return
-                if self._cancel and task[0] != "persist":
-                    continue
-                getattr(self, f"_task_{task[0]}")(*task[1:])
-            except BaseException as exc:  # keep the worker alive; surface the error on wait_idle / stats
-                log.exception("background task %s of collection %s failed", task[0], self.config.name)
-                self._worker_error = exc
+                self._run_task(task)
+            finally:
+                self._tasks.task_done()
+
+    def _run_task(self, task: tuple) -> None:
+        if self._cancel and task[0] != "persist":
+            return
+        try:
+            getattr(self, f"_task_{task[0]}")(*task[1:])
+        except BaseException as exc:  # keep the worker alive; surface the error on wait_idle / stats
+            log.exception("background task %s of collection %s failed", task[0], self.config.name)
+            self._worker_error = exc
+
+    def _run_inline(self) -> None:
+        """Without a worker thread (`background=False`): run the queued tasks in the calling thread."""
+        while True:
+            try:
+                _, _, task = self._tasks.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                if task is not None:
+                    self._run_task(task)
             finally:
                 self._tasks.task_done()
 
     def _stop_worker(self, finish_builds: bool) -> None:
         if self._worker is None:
+            self._cancel = not finish_builds
+            self._run_inline()  # persist what is sealed; builds too if asked
             return
         if finish_builds:
             self._tasks.join()
         self._cancel = not finish_builds
-        self._tasks.put(None)
+        self._tasks.put((LAST, 0, None))
         self._worker.join()
         self._worker = None
 
     def wait_idle(self) -> None:
         """Block until every queued background task (persist, build, compact, monitor) is done."""
         self._check_open()
+        if self._worker is None:
+            self._run_inline()
         self._tasks.join()
         if self._worker_error is not None:
             exc, self._worker_error = self._worker_error, None
@@ -165,6 +194,9 @@ class Maintenance:
         self._write_snapshot(snapshot)
         self.events.append({"event": "built", "segment": seg.id, "shard": seg.shard, "count": len(seg),
                             "seconds": time.perf_counter() - t0, "time": time.time()})
+        indexed = sum(1 for s in self._shards[seg.shard] if s.ann is not None)
+        if indexed > self.config.max_segments:
+            self._schedule_compaction(seg.shard, f"{indexed} indexed segments > max_segments {self.config.max_segments}")
 
     def _task_compact(self, shard: int) -> None:
         self._pending_compact.discard(shard)

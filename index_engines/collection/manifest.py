@@ -50,6 +50,7 @@ class CollectionConfig:
     default_tenant: str = "default"
     rebuild_tombstone_rate: float | None = 0.10  # None: never rebuild automatically
     rebuild_recall_drop: float | None = 0.02
+    max_segments: int = 8  # more indexed segments than this in a shard: merge them (compaction)
     routing: dict = field(default_factory=dict)  # RoutingPolicy overrides
 
     def to_json(self) -> dict:
