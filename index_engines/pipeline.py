@@ -64,8 +64,13 @@ class PipelineResult:
     candidates: dict[str, int] = field(default_factory=dict)  # hits each source returned
 
     def run_entry(self) -> dict:
-        """This query's part of a run (`doc id -> score`, the workbench's result contract)."""
-        return {h.id: h.score for h in self.hits}
+        """This query's part of a run (`doc id -> score`, the workbench's result contract). When the list mixes
+        score scales (a reranked head above a fused tail, when k > rerank_depth), the run carries rank-based scores
+        (n - rank) instead, so that sorting the run by score gives back exactly this order."""
+        scores = [h.score for h in self.hits]
+        if all(a >= b for a, b in zip(scores, scores[1:])):
+            return {h.id: h.score for h in self.hits}
+        return {h.id: float(len(self.hits) - i) for i, h in enumerate(self.hits)}
 
     def to_dict(self) -> dict:
         return {"hits": [h.to_dict() for h in self.hits], "mode": self.mode, "reranker": self.reranker,

@@ -343,7 +343,12 @@ class BM25Index:
             if len(cand) > k:  # keep the top k plus everything tied with the k-th score
                 kth = np.partition(s, len(s) - k)[len(s) - k]
                 cand, s = cand[s >= kth], s[s >= kth]
-            hits = sorted(((self._ids[p], float(v)) for p, v in zip(cand, s)), key=lambda h: (-h[1], h[0]))
+            order = np.argsort(-s, kind="stable")
+            cand, s = cand[order], s[order]
+            ids = self._ids
+            hits = [(ids[p], v) for p, v in zip(cand.tolist(), s.tolist())]
+            if len(s) > 1 and (s[1:] == s[:-1]).any():  # equal scores: order those by id (rare, so in Python)
+                hits.sort(key=lambda h: (-h[1], h[0]))
             return hits[:int(k)]
 
     # ------------------------------------------------------------------------------------------ persistence
