@@ -42,7 +42,7 @@ class TrainConfig:
     mine_depth: int = 20
     epochs: int = 1
     batch_size: int = 16
-    max_length: int = 192
+    max_length: int = 128  # tokens per pair: the query plus the title and opening of the abstract
     learning_rate: float = 5e-5
     warmup_fraction: float = 0.1
     max_steps: int | None = None  # stop early after this many optimizer steps (tests, smoke runs)
