@@ -407,6 +407,8 @@ class Collection(maintenance.Maintenance):
         if (query is None) == (vectors is None):
             raise CollectionError("give either query text(s) or vectors (with model_version), not both or none")
         if query is not None:
+            if model_version is not None:  # a caller that says which model it expects gets it checked
+                check_model_version(model_version, self.model_version, "the query")
             texts = [query] if isinstance(query, str) else list(query)
             q = self._encode(texts)
         else:

@@ -128,8 +128,11 @@ class Maintenance:
             self.wait_idle()
 
     def compact(self, shard: int | None = None, wait: bool = True) -> None:
-        """Merge each shard's indexed segments, drop tombstones, rebuild the index (all shards by default)."""
+        """Seal the growing segments, then merge each shard's segments into one, dropping tombstones and
+        rebuilding the index (all shards by default)."""
         self._check_open()
+        with self._rw.write():
+            self._seal_growing()
         for s in range(self.config.shards) if shard is None else [shard]:
             self._schedule_compaction(s, "requested")
         if wait:
