@@ -28,19 +28,13 @@ def _mean_diff(c, b, axis=-1):
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_t_test_matches_ttest_rel(name):
+@pytest.mark.parametrize("ours, reference", [(paired_t_test, stats.ttest_rel), (wilcoxon_signed_rank, stats.wilcoxon)],
+                         ids=["ttest_rel", "wilcoxon"])
+def test_rank_and_t_tests_match_scipy(name, ours, reference):
     b, c = CASES[name]
-    ours, ref = paired_t_test(c - b), stats.ttest_rel(c, b)
-    assert ours.statistic == pytest.approx(ref.statistic, abs=TOL)
-    assert ours.pvalue == pytest.approx(ref.pvalue, abs=TOL)
-
-
-@pytest.mark.parametrize("name", CASES)
-def test_wilcoxon_matches_scipy(name):
-    b, c = CASES[name]
-    ours, ref = wilcoxon_signed_rank(c - b), stats.wilcoxon(c, b)
-    assert ours.statistic == pytest.approx(ref.statistic, abs=TOL)
-    assert ours.pvalue == pytest.approx(ref.pvalue, abs=TOL)
+    got, ref = ours(c - b), reference(c, b)
+    assert got.statistic == pytest.approx(ref.statistic, abs=TOL)
+    assert got.pvalue == pytest.approx(ref.pvalue, abs=TOL)
 
 
 def test_wilcoxon_covers_its_three_methods():

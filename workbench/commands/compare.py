@@ -82,8 +82,10 @@ def run_comparison(baseline: str, candidate: str, consumers, tracker, *, margin=
     if tracker is not None:
         from experiments.tracking import log_comparison
 
+        from experiments.tracking import redact
+
         data["mlflow_run_id"] = log_comparison(tracker, report, figures)
-        data["mlflow_tracking_uri"] = tracker.tracking_uri
+        data["mlflow_tracking_uri"] = redact(tracker.tracking_uri)
     data["plots"] = {k: str(v) for k, v in figures.items()}
     (out / "report.json").write_text(json.dumps(data, indent=2))
     data["report_path"] = str(out / "report.json")

@@ -2,7 +2,9 @@
 
 Embeds every consumer's golden set with the default model (cached: the second run takes seconds), searches it
 exactly, evaluates every consumer against its targets, prints the table and writes a JSON report into the data
-directory.
+directory. With the default model it then compares v1 (MiniLM) with v2 (mpnet) on every consumer: the per-consumer
+A/B gate of `workbench compare` (mpnet embeds SciFact once, 10-20 minutes on 2 cores; cached afterwards).
+Evaluations and the comparison are logged to MLflow unless `--no-track`.
 """
 from __future__ import annotations
 
@@ -15,7 +17,20 @@ def register(sub) -> None:
     p.add_argument("--model", default=None, help="embedding model id (default: the default model)")
     p.add_argument("--consumers", default=None, help="comma-separated consumer names (default: all)")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    p.add_argument("--candidate", default=None,
+                   help="SPEC compared against the model (default: mpnet-base-v2 when the model is the default)")
+    p.add_argument("--no-compare", action="store_true", help="skip the v1-vs-v2 comparison")
+    p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     p.set_defaults(handler=demo)
+
+
+V2_MODEL = "mpnet-base-v2"
+
+
+def _candidate(args) -> str | None:
+    if args.no_compare:
+        return None
+    return args.candidate or (V2_MODEL if args.model is None else None)
 
 
 def consumer_rows(evaluations) -> list[list]:
@@ -34,12 +49,26 @@ def demo(args) -> int:
     from index_engines.settings import get_settings
     from workbench.tables import format_table
 
+    from .compare import open_tracker, run_comparison, say
+
     started = time.perf_counter()
-    model = load_model(args.model or DEFAULT_MODEL_ID)
     names = [n.strip() for n in args.consumers.split(",")] if args.consumers else None
     consumers = load_consumers(names)
+    candidate = _candidate(args)
+    if candidate:
+        from golden_sets.systems import parse_system
+
+        parse_system(candidate)  # a bad SPEC fails before the long work
+    tracker = open_tracker(args)
+    model = load_model(args.model or DEFAULT_MODEL_ID)
     retriever = ExactRetriever(model)
     evaluations = [evaluate_consumer(c, retriever) for c in consumers]
+    if tracker is not None:
+        from experiments.tracking import log_evaluation
+
+        for ev in evaluations:
+            log_evaluation(tracker, ev, {"spec": model.id, "model_version": model.version,
+                                         "fingerprint": model.fingerprint, "engine": "flat"})
     report = {
         "model": model.id, "model_version": model.version, "fingerprint": model.fingerprint,
         "search": "exact (flat inner product on unit vectors)",
@@ -47,6 +76,13 @@ def demo(args) -> int:
         "consumers": [ev.to_dict() for ev in evaluations],
         "all_passed": all(ev.passed for ev in evaluations),
     }
+    comparison = None
+    if candidate:
+        say(f"comparing {model.id} (v1) with {candidate} on {len(consumers)} consumers; the first run embeds the "
+            f"golden sets with {candidate} (cached afterwards)")
+        comparison = run_comparison(model.id, candidate, consumers, tracker)
+        report["comparison"] = comparison["data"]
+        report["seconds"] = round(time.perf_counter() - started, 2)
     out_dir = get_settings().reports_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"demo-{model.id}.json"
@@ -56,5 +92,8 @@ def demo(args) -> int:
     else:
         print(f"\nModel {model.version} ({model.dim}-d), exact search; golden sets from real judgments\n")
         print(format_table(["consumer", "metric", "value", "target", "result"], consumer_rows(evaluations)))
+        if comparison:
+            print(f"\n{model.id} (v1) vs {candidate} (v2): per-consumer A/B gate\n")
+            print(comparison["report"].to_table())
         print(f"\nReport: {path}  ({report['seconds']} s)")
     return 0
