@@ -131,3 +131,26 @@ def test_names_mlflow_accepts():
     assert mlflow_key("p95 latency ms (encode+search)") == "p95 latency ms _encode_search_"
     assert redact("postgresql://user:pw@host/db") == "postgresql://user:***@host/db"
     assert redact("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+@pytest.mark.slow
+def test_a_postgresql_store_works_too(report):
+    """Any MLflow URI: a throw-away PostgreSQL database on the local server (skipped when none runs)."""
+    import uuid
+
+    psycopg = pytest.importorskip("psycopg")
+    from mlflow import MlflowClient
+
+    name = f"wb_mlflow_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    with admin:
+        admin.execute(f"CREATE DATABASE {name}")
+        try:
+            uri = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+            run_id = log_comparison(Tracker(tracking_uri=uri, experiment="pg"), report)
+            assert MlflowClient(uri).get_run(run_id).data.params["baseline.spec"] == "minilm-l6-v2"
+        finally:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")  # FORCE: MLflow's pool still holds connections

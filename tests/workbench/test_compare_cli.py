@@ -93,3 +93,13 @@ def test_drift_needs_one_mode(capsys):
     assert "not both" in capsys.readouterr().err
     assert main(["drift", "--from", "static-64"]) == 2
     assert "give --from MODEL and --to MODEL" in capsys.readouterr().err
+
+
+def test_demo_appends_the_comparison(capsys):
+    assert main(["demo", "--model", "static-64", "--consumers", "ads", "--candidate", "static-64:hnsw:ef=16",
+                 "--no-track"]) == 0
+    out = capsys.readouterr().out
+    assert "static-64 (v1) vs static-64:hnsw:ef=16 (v2): per-consumer A/B gate" in out and "VERDICT:" in out
+    report = json.loads((get_settings().reports_dir / "demo-static-64.json").read_text())
+    assert report["consumers"][0]["consumer"] == "ads"  # the demo's own report is unchanged
+    assert set(report["comparison"]["consumers"]) == {"ads"}
