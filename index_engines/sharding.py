@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .engines.base import SearchResult, check_ids, check_k, check_vectors
+from .engines.base import SearchResult, as_id_array, check_ids, check_k, check_vectors
 from .engines.registry import engine_class, load_engine, make_engine
 
 log = logging.getLogger(__name__)
@@ -115,20 +115,22 @@ class ShardedEngine:
 
     # ------------------------------------------------------------------------------------------ reads
     def search(self, queries, k: int, params=None, allow=None, timeout: float | None = None) -> SearchResult:
+        # Bad input is the caller's error, raised here once rather than turned into failed shards.
         q = check_vectors(queries, self.dim, "queries")
         k = check_k(k)
-        self.shards[0].query_spec.resolve(params, self.engine_name)  # bad parameters are the caller's error
+        qp = self.shards[0].query_spec.resolve(params, self.engine_name)
+        allow = None if allow is None else as_id_array(allow)
         timeout = self.timeout if timeout is None else timeout
         budget = None if timeout is None else timeout * max(len(q), 1)
         live = [(i, s) for i, s in enumerate(self.shards) if len(s)]
-        answers = self._fan_out(live, q, k, params, allow, budget)
+        answers = self._fan_out(live, q, k, qp, allow, budget)
         held = sum(len(s) for _, s in live)
         searched = sum(len(s) for (_, s), r in zip(live, answers) if r is not None)
         merged = merge_top_k([r for r in answers if r is not None], k) if searched else SearchResult.empty(len(q), k)
         degraded = searched < held
         return SearchResult(merged.ids, merged.scores, degraded=degraded, coverage=searched / held if held else 1.0)
 
-    def _fan_out(self, shards, q, k, params, allow, budget) -> list[SearchResult | None]:
+    def _fan_out(self, shards, q, k, qp, allow, budget) -> list[SearchResult | None]:
         """Each shard's answer, or None where it failed or took longer than `budget` seconds. In the pool the
         shards run at once and share one deadline; in the calling thread each gets the budget in turn (so one
         slow shard does not push the others out)."""
@@ -136,13 +138,13 @@ class ShardedEngine:
             answers = []
             for i, shard in shards:
                 start = time.perf_counter()
-                answer = _search_one(i, shard, q, k, params, allow)
+                answer = _search_one(i, shard, q, k, qp, allow)
                 if answer is not None and budget is not None and time.perf_counter() - start > budget:
                     log.warning("shard %d answered after its time budget; left out", i)
                     answer = None
                 answers.append(answer)
             return answers
-        futures = [self._pool.submit(_search_one, i, s, q, k, params, allow) for i, s in shards]
+        futures = [self._pool.submit(_search_one, i, s, q, k, qp, allow) for i, s in shards]
         done, _ = wait(futures, timeout=budget, return_when=ALL_COMPLETED)
         answers = []
         for (i, _), f in zip(shards, futures):
@@ -184,9 +186,9 @@ class ShardedEngine:
         return sharded
 
 
-def _search_one(i: int, shard, q, k, params, allow) -> SearchResult | None:
+def _search_one(i: int, shard, q, k, qp, allow) -> SearchResult | None:
     try:
-        return shard.search(q, k, params, allow)
+        return shard.search_checked(q, k, qp, allow)
     except Exception:  # a failing shard degrades the answer; it never reaches the caller
         log.exception("shard %d failed; left out of the answer", i)
         return None

@@ -162,11 +162,17 @@ class Engine(ABC):
         q = check_vectors(queries, self.dim, "queries")
         k = check_k(k)
         qp = self.query_spec.resolve(params, self.name)
+        return self.search_checked(q, k, qp, None if allow is None else as_id_array(allow))
+
+    def search_checked(self, queries: np.ndarray, k: int, qp: dict, allow_ids: np.ndarray | None
+                       ) -> SearchResult:
+        """`search` for callers that validated already (the sharded fan-out validates once for all shards):
+        float32 (n, dim) finite queries, k > 0, resolved query parameters, allow-list as sorted unique int64."""
         self._check_query(qp)
-        allowed = None if allow is None else self._allowed_positions(allow)
-        if len(self._ids) == 0 or len(q) == 0 or (allowed is not None and len(allowed) == 0):
-            return SearchResult.empty(len(q), k)
-        scores, positions = self._search(q, k, qp, allowed)
+        allowed = None if allow_ids is None else self._allowed_positions(allow_ids)
+        if len(self._ids) == 0 or len(queries) == 0 or (allowed is not None and len(allowed) == 0):
+            return SearchResult.empty(len(queries), k)
+        scores, positions = self._search(queries, k, qp, allowed)
         return self._finish(scores, positions, k)
 
     def memory_bytes(self) -> int:
@@ -254,8 +260,8 @@ class Engine(ABC):
         """Checks that involve several query parameters or the build parameters (none by default)."""
 
     # ------------------------------------------------------------------------------------------ internals
-    def _allowed_positions(self, allow) -> np.ndarray:
-        positions = self.positions_of(as_id_array(allow))
+    def _allowed_positions(self, allow_ids: np.ndarray) -> np.ndarray:
+        positions = self.positions_of(allow_ids)
         return np.sort(positions[positions >= 0])
 
     def _finish(self, scores: np.ndarray, positions: np.ndarray, k: int) -> SearchResult:

@@ -81,11 +81,11 @@ class FailingShard:
     def __len__(self):
         return len(self.inner)
 
-    def search(self, *args, **kwargs):
+    def search_checked(self, *args, **kwargs):
         time.sleep(self.delay)
         if self.error is not None:
             raise self.error
-        return self.inner.search(*args, **kwargs)
+        return self.inner.search_checked(*args, **kwargs)
 
 
 def _without_shard(sharded: ShardedEngine, flat, queries, broken: int):
