@@ -171,3 +171,19 @@ def test_merge_is_bounded_and_ordered():
     merged = merge_top_k([r1, r2], 4)
     assert merged.ids.tolist() == [[2, 4, 3, 9]]
     assert merged.scores.tolist() == [[np.float32(0.9), np.float32(0.9), 0.5, 0.5]]
+
+
+def test_heap_and_vectorised_merges_agree():
+    rng = np.random.default_rng(5)
+    parts = []
+    for _ in range(3):  # scores from a small set of values: many ties; some padding
+        scores = -np.sort(-rng.integers(0, 4, (30, 6)).astype(np.float32), axis=1)
+        ids = rng.permutation(1000)[:180].reshape(30, 6).astype(np.int64)
+        ids[:, 5][rng.random(30) < 0.3] = -1
+        scores[ids < 0] = -np.inf
+        parts.append(SearchResult(ids, scores))
+    batch = merge_top_k(parts, 7)  # 30 queries: the vectorised path
+    for q in range(30):
+        one = merge_top_k([SearchResult(p.ids[q:q + 1], p.scores[q:q + 1]) for p in parts], 7)  # the heap path
+        np.testing.assert_array_equal(one.ids[0], batch.ids[q])
+        np.testing.assert_array_equal(one.scores[0], batch.scores[q])
