@@ -64,10 +64,31 @@ def parse_consumers(text: str | None):
     return load_consumers(names)
 
 
+def save_then_track(path: Path, data: dict, tracker, log) -> dict:
+    """Write the report to `path`, then `log(tracker) -> run id` it to MLflow. If logging fails the saved report
+    stays and the error says where it is."""
+    data = dict(data)
+    path.write_text(json.dumps(data, indent=2))
+    if tracker is not None:
+        from experiments.tracking import TrackingError, redact
+
+        uri = redact(tracker.tracking_uri)
+        try:
+            data["mlflow_run_id"] = log(tracker)
+        except Exception as exc:
+            raise TrackingError(f"the report was saved to {path}, but logging it to MLflow ({uri}) failed: "
+                                f"{exc}") from exc
+        data["mlflow_tracking_uri"] = uri
+        path.write_text(json.dumps(data, indent=2))
+    data["report_path"] = str(path)
+    return data
+
+
 def run_comparison(baseline: str, candidate: str, consumers, tracker, *, margin=None, resamples=None, seed=0,
                    progress=say) -> dict:
-    """Compare, save the report and plots, log to MLflow; returns the report's dict with where it went."""
+    """Compare, save the report, per-query values and plots, log to MLflow; returns the report and its dict."""
     from experiments.plots import consumer_bars, difference_histograms, save_figure
+    from experiments.tracking import log_comparison
     from golden_sets.compare import DEFAULT_MARGIN, compare_specs
     from golden_sets.stats import DEFAULT_RESAMPLES
 
@@ -77,18 +98,9 @@ def run_comparison(baseline: str, candidate: str, consumers, tracker, *, margin=
     out = report_dir(f"compare-{slug(candidate)}-vs-{slug(baseline)}")
     figures = {"differences": save_figure(difference_histograms(report), out / "differences.png"),
                "consumers": save_figure(consumer_bars(report), out / "consumers.png")}
-    data = report.to_dict()
     report.per_query_frame().to_csv(out / "per_query.csv", index=False)
-    if tracker is not None:
-        from experiments.tracking import log_comparison
-
-        from experiments.tracking import redact
-
-        data["mlflow_run_id"] = log_comparison(tracker, report, figures)
-        data["mlflow_tracking_uri"] = redact(tracker.tracking_uri)
-    data["plots"] = {k: str(v) for k, v in figures.items()}
-    (out / "report.json").write_text(json.dumps(data, indent=2))
-    data["report_path"] = str(out / "report.json")
+    data = report.to_dict() | {"plots": {k: str(v) for k, v in figures.items()}}
+    data = save_then_track(out / "report.json", data, tracker, lambda t: log_comparison(t, report, figures))
     return {"report": report, "data": data}
 
 

@@ -30,22 +30,18 @@ def _table(headers, rows) -> str:
 
 def _cross_model(args, tracker) -> int:
     from experiments.plots import drift_histogram, save_figure
+    from experiments.tracking import log_drift
     from golden_sets.drift import cross_model_drift
     from index_engines.embedding import load_model
 
-    from .compare import report_dir, say, slug
+    from .compare import report_dir, save_then_track, say, slug
 
     say(f"embedding the canaries with {args.from_model} and {args.to_model}")
     drift = cross_model_drift(load_model(args.from_model), load_model(args.to_model), k=args.k)
     out = report_dir(f"drift-{slug(args.from_model)}-to-{slug(args.to_model)}")
     figure = save_figure(drift_histogram(drift), out / "drift.png")
-    data = drift.to_dict()
-    if tracker is not None:
-        from experiments.tracking import log_drift
-
-        data["mlflow_run_id"] = log_drift(tracker, drift, figure)
-    data["plot"] = str(figure)
-    (out / "drift.json").write_text(json.dumps(data, indent=2))
+    data = save_then_track(out / "drift.json", drift.to_dict() | {"plot": str(figure)}, tracker,
+                           lambda t: log_drift(t, drift, figure))
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -57,26 +53,25 @@ def _cross_model(args, tracker) -> int:
     note = "" if drift.cosine is not None else " (dimensions differ: cosine is undefined, neighbourhoods compared)"
     print(f"\nClassification by mean {drift.measure}{note}: {drift.score:.4f} -> {drift.classification.upper()} "
           f"(incremental > 0.95, full backfill < 0.80)")
-    print(f"Report: {out / 'drift.json'}; plot: {figure}")
+    print(f"Report: {data['report_path']}; plot: {figure}")
     return 0
 
 
 def _sanity(args, tracker) -> int:
+    from experiments.tracking import log_sanity
     from golden_sets.drift import deploy_sanity_check, ensure_reference
     from index_engines.embedding import load_model
 
-    from .compare import say
+    from .compare import report_dir, save_then_track, say, slug
 
     model = load_model(args.sanity_check)
     reference, created = ensure_reference(model)
     if created:
         say(f"canary references for {model.version} did not exist: created them in {reference.path}")
     report = deploy_sanity_check(model, reference)
-    data = report.to_dict() | {"reference_path": str(reference.path), "reference_created": created}
-    if tracker is not None:
-        from experiments.tracking import log_sanity
-
-        data["mlflow_run_id"] = log_sanity(tracker, report)
+    data = save_then_track(report_dir("sanity") / f"{slug(model.id)}.json",
+                           report.to_dict() | {"reference_path": str(reference.path), "reference_created": created},
+                           tracker, lambda t: log_sanity(t, report))
     if args.json:
         print(json.dumps(data, indent=2))
     else:
