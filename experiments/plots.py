@@ -23,10 +23,11 @@ def difference_histograms(report):
     fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 3.4 * rows), squeeze=False)
     for ax, (c, m) in zip(axes.flat, panels):
         d = c.per_query[m.metric].diffs
-        ax.hist(d, bins=min(41, max(5, len(np.unique(d)))), color="#4c72b0", edgecolor="white")
+        # Metric differences lie in [-1, 1]; fixed 0.05-wide bins keep panels comparable.
+        ax.hist(d, bins=np.linspace(min(-1.0, d.min()), max(1.0, d.max()), 41), color="#4c72b0", edgecolor="white")
         ax.axvline(0, color="black", lw=0.8)
         ax.axvline(m.stats.mean_diff, color="#c44e52", lw=1.5, label=f"mean {m.stats.mean_diff:+.4f}")
-        ax.set_title(f"{c.consumer}: {m.metric} (n={m.stats.n})", fontsize=10)
+        ax.set_title(f"{c.consumer}: {m.metric} (n={m.stats.n}, {int((d == 0).sum())} unchanged)", fontsize=10)
         ax.set_xlabel("candidate - baseline (per query)")
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(panels):]:
