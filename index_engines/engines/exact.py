@@ -61,18 +61,23 @@ def exact_top_k(queries: np.ndarray, vectors: np.ndarray, k: int, keys: np.ndarr
         return np.full((nq, k), -np.inf, np.float32), np.full((nq, k), -1, np.int64)
     if max_norm is None:
         max_norm = float(np.sqrt(np.einsum("ij,ij->i", vectors, vectors).max()))
-    kk = min(k, m)
     q_norms = np.linalg.norm(queries, axis=1)
     block = max(1, BLOCK_CELLS // m)
     all_rows, all_cols = [], []
     for start in range(0, nq, block):
         q = queries[start:start + block]
-        s = q @ vectors.T
-        kth = s.min(axis=1) if kk == m else np.partition(s, m - kk, axis=1)[:, m - kk]
-        margin = MARGIN * q_norms[start:start + block] * max_norm
-        r, c = np.nonzero(s >= (kth - margin)[:, None])
+        r, c = near_top(q @ vectors.T, k, MARGIN * q_norms[start:start + block] * max_norm)
         all_rows.append(r + start)
         all_cols.append(c)
     rows, cols = np.concatenate(all_rows), np.concatenate(all_cols)
     scores = pair_scores(queries[rows], vectors[cols])
     return top_k_grouped(rows, scores, keys[cols], cols, nq, k)
+
+
+def near_top(approx: np.ndarray, k: int, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the entries of `approx` (n_q, m) within `margin` (per row) of the row's k-th best: the
+    only ones that can be in the exact top-k when `approx` errs by less than margin / 2."""
+    m = approx.shape[1]
+    kk = min(k, m)
+    kth = approx.min(axis=1) if kk == m else np.partition(approx, m - kk, axis=1)[:, m - kk]
+    return np.nonzero(approx >= (kth - margin)[:, None])

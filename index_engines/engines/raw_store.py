@@ -6,6 +6,7 @@ built; saved as a plain `.npy` file and memory-mapped when loaded, so a rescore 
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 
 DTYPES = ("float32", "float16")
 FILE = "raw_vectors.npy"
+NORM_FILE = "raw_vectors.json"
 
 
 class RawVectorStore:
@@ -23,11 +25,14 @@ class RawVectorStore:
         self.dtype = np.dtype(dtype)
         self._array: np.ndarray = np.empty((0, dim), self.dtype)
         self._pending: list[np.ndarray] = []
+        self.max_norm = 0.0  # the largest row norm: scales the float32 error margin of a rescore
 
     def __len__(self) -> int:
         return len(self._array) + sum(len(p) for p in self._pending)
 
     def append(self, vectors: np.ndarray) -> None:
+        if len(vectors):
+            self.max_norm = max(self.max_norm, float(np.sqrt(np.einsum("ij,ij->i", vectors, vectors).max())))
         self._pending.append(np.asarray(vectors, dtype=self.dtype))
 
     @property
@@ -54,6 +59,7 @@ class RawVectorStore:
         tmp = path.with_suffix(".tmp.npy")
         np.save(tmp, self.array)
         os.replace(tmp, path)
+        (Path(directory) / NORM_FILE).write_text(json.dumps({"max_norm": self.max_norm}))
 
     @classmethod
     def load(cls, directory: Path, dim: int, dtype: str, mmap: bool = True) -> "RawVectorStore":
@@ -63,4 +69,5 @@ class RawVectorStore:
             raise ValueError(f"{directory / FILE} holds {array.dtype} rows of shape {array.shape[1:]}, "
                              f"expected {dtype} rows of dimension {dim}; the engine directory is inconsistent")
         store._array = array
+        store.max_norm = float(json.loads((Path(directory) / NORM_FILE).read_text())["max_norm"])
         return store

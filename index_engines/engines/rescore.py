@@ -8,19 +8,33 @@ from __future__ import annotations
 
 import numpy as np
 
-from .exact import pair_scores, top_k_grouped
+from .exact import MARGIN, near_top, pair_scores, top_k_grouped
 from .raw_store import RawVectorStore
 
 
 def rescore(queries: np.ndarray, candidates: np.ndarray, store: RawVectorStore, k: int,
             keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(scores (n_q, k), positions (n_q, k)) of the best k candidates by exact score; `candidates` are positions
-    (n_q, c) with -1 padding; `keys` (external ids by position) break ties."""
-    rows, cols = np.nonzero(candidates >= 0)
+    (n_q, c) with -1 padding; `keys` (external ids by position) break ties.
+
+    Float32 scores of every candidate first; the exact float64 arithmetic only for those within the error margin
+    of each query's k-th best (usually k and a few), which is what makes a large oversample cheap."""
+    n_q, c = candidates.shape
+    valid = candidates >= 0
+    rows, cols = np.nonzero(valid)
     positions = candidates[rows, cols]
     # Read the raw rows in position order: sequential pages of the memory map, not random ones.
     order = np.argsort(positions, kind="stable")
-    vectors = np.empty((len(positions), store.dim), store.dtype)
+    vectors = np.empty((len(positions), store.dim), np.float32)
     vectors[order] = store.rows(positions[order])
-    scores = pair_scores(queries[rows], vectors)
-    return top_k_grouped(rows, scores, keys[positions], positions, len(candidates), k)
+    approx = np.full((n_q, c), -np.inf, np.float32)
+    approx[rows, cols] = np.einsum("ij,ij->i", queries[rows], vectors)
+    margin = MARGIN * np.linalg.norm(queries, axis=1) * store.max_norm
+    near_rows, near_cols = near_top(approx, k, margin)
+    pair = np.full((n_q, c), -1, np.int64)
+    pair[rows, cols] = np.arange(len(rows))
+    picked = pair[near_rows, near_cols]
+    keep = picked >= 0  # padding never becomes a result
+    near_rows, picked = near_rows[keep], picked[keep]
+    scores = pair_scores(queries[near_rows], vectors[picked])
+    return top_k_grouped(near_rows, scores, keys[positions[picked]], positions[picked], n_q, k)

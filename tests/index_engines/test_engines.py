@@ -207,3 +207,28 @@ def test_ids_not_held_in_the_allow_list_are_ignored(oracle, minilm, base_ids):
     got = oracle.search(minilm[1][:3], 4, allow=np.array([base_ids[0], 10**12, base_ids[1]]))
     assert sorted(got.ids[0][:2].tolist()) == sorted(base_ids[:2].tolist()) and (got.ids[:, 2:] == -1).all()
     assert (oracle.search(minilm[1][:3], 4, allow=[10**12]).ids == -1).all()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_rescore_restores_the_exact_order(minilm, oracle, base_ids, dtype):
+    """Candidates = the exact top-50 shuffled and padded: rescoring must give the exact top-10 (to the bit for
+    float32 raw vectors)."""
+    from index_engines.engines.raw_store import RawVectorStore
+    from index_engines.engines.rescore import rescore
+
+    store = RawVectorStore(384, dtype)
+    store.append(minilm[0])
+    queries = minilm[1][:40]
+    top50 = oracle.search(queries, 50).ids
+    positions = oracle.positions_of(top50)
+    rng = np.random.default_rng(2)
+    shuffled = np.stack([rng.permutation(row) for row in positions])
+    candidates = np.concatenate([shuffled, np.full((40, 7), -1)], axis=1)
+    scores, got = rescore(queries, candidates, store, 10, oracle.ids)
+    truth = oracle.search(queries, 10)
+    if dtype == "float32":
+        np.testing.assert_array_equal(oracle.ids[got], truth.ids)
+        np.testing.assert_array_equal(scores, truth.scores)
+    else:  # float16 rounding may swap near-ties, never by more than its precision
+        assert (oracle.ids[got] == truth.ids).mean() > 0.95
+        np.testing.assert_allclose(scores, truth.scores, atol=2e-3)
