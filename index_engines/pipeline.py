@@ -128,15 +128,9 @@ class QueryPipeline:
         timings["rerank_ms"] = _ms(t)
 
         t = time.perf_counter()
-        top = fused[:k]
-        rows = np.array([[h.id for h in top]], np.int64)
-        described = col.describe_rows(rows, np.zeros(rows.shape, np.float32), with_payload)[0] if top else []
-        hits = [PipelineHit(id=d["id"], row=int(h.id),
-                            score=rerank_scores.get(h.id, h.score) if reranker is not None else h.score,
-                            tenant=d.get("tenant"), sources=h.sources,
-                            fused_score=h.score if mode == "hybrid" else None,
-                            rerank_score=rerank_scores.get(h.id), metadata=d.get("metadata"), text=d.get("text"))
-                for h, d in zip(top, described)]
+        described = _describe(col, [h.id for h in fused[:k]], with_payload)
+        hits = [_hit(h, described[h.id], mode, rerank_scores if reranker is not None else None)
+                for h in fused[:k] if h.id in described]
         timings["fetch_ms"] = _ms(t)
         timings["total_ms"] = _ms(t_start)
         return PipelineResult(hits, mode, config if mode == "hybrid" else None,
@@ -175,14 +169,44 @@ class QueryPipeline:
         """The top `depth` fused hits reordered by the cross-encoder (items stored without text keep their fused
         order after the reranked ones); the rest follow in fused order."""
         head, tail = fused[:depth], fused[depth:]
-        rows = np.array([[h.id for h in head]], np.int64)
-        texts = [d["text"] for d in self.collection.describe_rows(rows, np.zeros(rows.shape, np.float32), True)[0]]
+        described = _describe(self.collection, [h.id for h in head], True)
+        head = [h for h in head if h.id in described]
+        texts = [described[h.id]["text"] for h in head]
         with_text = [(h.id, t) for h, t in zip(head, texts) if t is not None]
         scored = reranker.rerank(query, with_text)
         out_scores.update(scored)
         by_row = {h.id: h for h in head}
         reordered = [by_row[r] for r, _ in scored] + [h for h, t in zip(head, texts) if t is None]
         return reordered + tail
+
+
+def _hit(fused: FusedHit, described: dict, mode: str, rerank_scores: dict | None) -> PipelineHit:
+    rerank_score = None if rerank_scores is None else rerank_scores.get(fused.id)
+    return PipelineHit(id=described["id"], row=int(fused.id),
+                       score=fused.score if rerank_score is None else rerank_score,
+                       tenant=described.get("tenant"), sources=fused.sources,
+                       fused_score=fused.score if mode == "hybrid" else None, rerank_score=rerank_score,
+                       metadata=described.get("metadata"), text=described.get("text"))
+
+
+def _describe(collection, rows: list[int], with_payload: bool) -> dict[int, dict]:
+    """row -> result dict. The sources answered under the collection's read lock, this runs after it: a row
+    deleted and compacted away in between is gone from the store, and is left out (it is deleted anyway)."""
+    if not rows:
+        return {}
+    try:
+        described = collection.describe_rows(np.array([rows], np.int64), np.zeros((1, len(rows)), np.float32),
+                                             with_payload)[0]
+        return dict(zip(rows, described))
+    except KeyError:
+        out = {}
+        for r in rows:
+            try:
+                out[r] = collection.describe_rows(np.array([[r]], np.int64), np.zeros((1, 1), np.float32),
+                                                  with_payload)[0][0]
+            except KeyError:
+                continue
+        return out
 
 
 def _ms(t0: float) -> float:

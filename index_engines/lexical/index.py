@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .postings import Growable, Postings
+from .postings import Growable, Postings, expand_ranges
 from .tokenizer import Tokenizer
 
 FORMAT_VERSION = 1
@@ -179,15 +179,14 @@ class BM25Index:
             keep = np.flatnonzero(self._alive.view)
             offsets, terms, tfs = self._offsets.view, self._terms.view, self._tfs.view
             lengths = np.diff(offsets)[keep]
-            rows = np.repeat(offsets[keep], lengths) + (np.arange(lengths.sum()) - np.repeat(
-                np.cumsum(lengths) - lengths, lengths))
+            rows = expand_ranges(offsets[keep], lengths)
             old_terms, new_tfs = terms[rows], tfs[rows]
             used = np.flatnonzero(self._df.view > 0)
             remap = np.full(len(self._vocab), -1, np.int64)
             remap[used] = np.arange(len(used))
             words = np.array(list(self._vocab), dtype=object)[used]
             ids, doc_len, df = [self._ids[p] for p in keep], self._doc_len.view[keep], self._df.view[used]
-            self._reset_keeping_config()
+            self._reset()
             self._ids = ids
             self._pos = {d: i for i, d in enumerate(ids)}
             self._alive = Growable.of(np.ones(len(ids), bool), bool)
@@ -200,9 +199,6 @@ class BM25Index:
             self._n_live, self._sum_len = len(ids), int(doc_len.sum())
             self._seal()
             return dropped
-
-    def _reset_keeping_config(self) -> None:
-        self._reset()
 
     def _check_id_type(self, ids: list) -> None:
         """One index holds string ids or integer ids, never both (their order must be defined for tie-breaks)."""

@@ -11,6 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def expand_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The concatenation of arange(start, start + length) for each pair, without a Python loop."""
+    lengths = np.asarray(lengths, np.int64)
+    return np.arange(int(lengths.sum())) + np.repeat(np.asarray(starts, np.int64) - (np.cumsum(lengths) - lengths),
+                                                     lengths)
+
+
 class Growable:
     """An append-only numpy buffer with amortised doubling (`view` is the filled part)."""
 
@@ -80,10 +87,5 @@ class Postings:
         term_ids, weights = term_ids[keep], weights[keep]
         starts, ends = self.indptr[term_ids], self.indptr[term_ids + 1]
         lengths = ends - starts
-        total = int(lengths.sum())
-        if total == 0:
-            return np.empty(0, np.int32), np.empty(0), np.empty(0)
-        # Every posting index of every term without a Python loop: shift a running arange by each term's start.
-        shift = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-        idx = np.arange(total) + shift
+        idx = expand_ranges(starts, lengths)
         return self.docs[idx], self.tfs[idx], np.repeat(weights, lengths)
