@@ -541,6 +541,12 @@ class Collection(maintenance.Maintenance):
             plan = self._plan(filter, tenant)
             return {"selectivity": plan.selectivity, "allowed_estimate": plan.allowed_estimate, "route": plan.route}
 
+    def segments(self, shard: int | None = None) -> list[Segment]:
+        """The segments (of one shard, or all), for diagnostics and benchmarks: treat them as read-only."""
+        with self._rw.read():
+            shards = self._shards if shard is None else [self._shards[shard]]
+            return [seg for segs in shards for seg in segs]
+
     def schema(self) -> dict[str, str]:
         return dict(self._store.schema)
 

@@ -11,7 +11,7 @@ The write API is model-agnostic: a stream of items with text can feed two collec
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -48,7 +48,8 @@ def as_items(items: Iterable) -> list[Item]:
             raise CollectionError(f"item #{i} has unknown key {unknown[0]!r}; valid keys: {', '.join(ITEM_FIELDS)}")
         if "id" not in it:
             raise CollectionError(f"item #{i} has no 'id'")
-        out.append(Item(**{f.name: it.get(f.name) for f in fields(Item)}))
+        out.append(Item(it["id"], it.get("text"), it.get("vector"), it.get("model_version"), it.get("metadata"),
+                        it.get("tenant")))
     return out
 
 
@@ -74,18 +75,31 @@ def item_vectors(items: list[Item], texts: list[str | None], dim: int, pinned: s
                  ) -> np.ndarray:
     """(n, dim) float32 vectors: given vectors (version-checked) and encoded texts, unit rows if `normalize`."""
     out = np.empty((len(items), dim), np.float32)
-    to_encode = []
+    to_encode, given = [], []
     for i, it in enumerate(items):
         if it.vector is not None:
-            if it.model_version is None:
-                raise VersionParityError(f"item #{i} ({it.id!r}) has a vector but no model_version; vectors must "
-                                         f"say which model made them (this collection: {pinned!r})")
-            check_model_version(it.model_version, pinned, f"item #{i} ({it.id!r})")
-            out[i] = check_vectors(it.vector, dim, f"vector of item #{i} ({it.id!r})")[0]
+            if it.model_version != pinned:
+                if it.model_version is None:
+                    raise VersionParityError(f"item #{i} ({it.id!r}) has a vector but no model_version; vectors "
+                                             f"must say which model made them (this collection: {pinned!r})")
+                check_model_version(it.model_version, pinned, f"item #{i} ({it.id!r})")
+            given.append(i)
         elif texts[i] is not None:
             to_encode.append(i)
         else:
             raise CollectionError(f"item #{i} ({it.id!r}) has neither text nor vector; give one of them")
+    if given:
+        try:
+            stacked = np.asarray([items[i].vector for i in given])
+        except ValueError:  # ragged: find the culprit with the per-vector check
+            stacked = None
+        if stacked is None or stacked.ndim != 2:
+            for i in given:
+                check_vectors(items[i].vector, dim, f"vector of item #{i} ({items[i].id!r})")
+        try:
+            out[given] = check_vectors(stacked, dim, "item vectors")
+        except ValueError as exc:
+            raise CollectionError(f"{exc} (rows are in the order of the items that carry a vector)") from None
     if to_encode:
         out[to_encode] = encode([texts[i] for i in to_encode])
     return unit_rows(out, "item vectors") if normalize else out

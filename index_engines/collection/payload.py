@@ -96,6 +96,21 @@ def payload_size(metadata: dict) -> int:
     return len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
+def payload_size_bound(metadata: dict) -> int:
+    """An upper bound of `payload_size` that costs no serialisation: 4 UTF-8 bytes (or a 2-byte escape)
+    per character at most, 32 bytes per number or boolean, quotes and separators."""
+    total = 2
+    for name, value in metadata.items():
+        total += 4 * len(name) + 4
+        if isinstance(value, str):
+            total += 4 * len(value) + 3
+        elif isinstance(value, list):
+            total += sum(4 * len(v) + 3 for v in value) + 2
+        else:
+            total += 32
+    return total
+
+
 # ---------------------------------------------------------------------------------------------- postings
 class Postings:
     """A sorted, append-only int64 array of row ids with amortised O(1) appends."""
@@ -182,8 +197,7 @@ class PayloadStore:
                 float(value) if isinstance(value, np.floating) else
                 int(value) if isinstance(value, np.integer) else
                 bool(value) if isinstance(value, np.bool_) else value)
-        size = payload_size(out)
-        if size > self.max_payload_bytes:
+        if payload_size_bound(out) > self.max_payload_bytes and (size := payload_size(out)) > self.max_payload_bytes:
             raise PayloadError(f"metadata of {size} bytes exceeds the limit of {self.max_payload_bytes} bytes; "
                                f"store large content elsewhere and keep a reference in the metadata")
         return out
@@ -206,19 +220,25 @@ class PayloadStore:
         for row, key, tenant, meta, text in zip(rows.tolist(), keys, tenants, metadatas, texts):
             self.records[row] = (key, tenant, meta, text)
         by_value: dict[str, dict[object, list[int]]] = {}
+        numbers: dict[str, tuple[list[int], list[float]]] = {}
         for row, tenant, meta in zip(rows.tolist(), tenants, metadatas):
             by_value.setdefault(TENANT_FIELD, {}).setdefault(tenant, []).append(row)
             for name, value in meta.items():
                 kind = self.schema[name]
                 if kind == "number":
-                    col = self._columns.get(name, np.full(0, np.nan))
-                    col = _grow(col, n, np.nan)
-                    col[row] = float(value)
-                    self._columns[name] = col
-                    self._sorted[name] = None
-                    continue
-                for v in normalize_value(name, kind, value) if kind == "keyword" else (bool(value),):
-                    by_value.setdefault(name, {}).setdefault(v, []).append(row)
+                    at, values = numbers.setdefault(name, ([], []))
+                    at.append(row)
+                    values.append(float(value))
+                elif kind == "bool":
+                    by_value.setdefault(name, {}).setdefault(bool(value), []).append(row)
+                else:
+                    for v in (value,) if isinstance(value, str) else value:
+                        by_value.setdefault(name, {}).setdefault(v, []).append(row)
+        for name, (at, values) in numbers.items():
+            col = _grow(self._columns.get(name, np.empty(0)), n, np.nan)
+            col[at] = values
+            self._columns[name] = col
+            self._sorted[name] = None
         for name, values in by_value.items():
             postings = self._postings.setdefault(name, {})
             live = self._live.setdefault(name, {})
