@@ -364,6 +364,16 @@ def write_reports(result: dict, plot: bool) -> dict:
     return files
 
 
+def pareto_front(points: list[dict]) -> list[dict]:
+    """The settings no other setting beats on both recall and QPS, by increasing recall."""
+    front, best_qps = [], -1.0
+    for p in sorted(points, key=lambda p: (-p["recall"], -p["qps"])):
+        if p["qps"] > best_qps:
+            front.append(p)
+            best_qps = p["qps"]
+    return front[::-1]
+
+
 def plot_frontier(result: dict, path: Path) -> None:
     import matplotlib
 
@@ -373,7 +383,10 @@ def plot_frontier(result: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 5))
     for label, row in result["engines"].items():
         points = row.get("sweep") or [{"recall": row["recall_at_10"], "qps": row["qps"]}]
-        ax.plot([p["recall"] for p in points], [p["qps"] for p in points], marker="o", label=label)
+        front = pareto_front(points)
+        line, = ax.plot([p["recall"] for p in front], [p["qps"] for p in front], marker="o", label=label)
+        ax.scatter([p["recall"] for p in points], [p["qps"] for p in points], color=line.get_color(), alpha=0.3,
+                   s=12)
     ax.axvline(result["target_recall"], color="grey", linestyle=":")
     ax.set_yscale("log")
     ax.set_xlabel(f"ANN recall@{result['k']}")

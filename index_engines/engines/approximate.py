@@ -19,6 +19,7 @@ from .base import Engine
 from .exact import exact_top_k
 from .params import Param, ParamSpec
 from .raw_store import DTYPES, RawVectorStore
+from .rescore import rescore
 
 RAW_CHOICES = ("none", *DTYPES)
 
@@ -111,8 +112,6 @@ class ApproximateEngine(Engine):
             return self._exact_search(queries, k, allowed)
         if not use_rescore:
             return found
-        from .rescore import rescore
-
         return rescore(queries, found[1], self._raw, k, self._ids)
 
     def _exact_search(self, queries, k, allowed):

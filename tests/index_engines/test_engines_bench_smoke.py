@@ -53,3 +53,9 @@ def test_render_and_report_files(result):
     assert "hnsw vs raw hnswlib" in text and "Matryoshka" in text
     for path in result["report_files"].values():
         assert open(path, "rb").read(4)
+
+
+def test_pareto_front_keeps_only_unbeaten_settings():
+    points = [{"recall": 0.90, "qps": 100}, {"recall": 0.95, "qps": 80}, {"recall": 0.93, "qps": 50},
+              {"recall": 0.99, "qps": 90}]
+    assert bench.pareto_front(points) == [points[0], points[3]]  # 0.95@80 and 0.93@50 lose to 0.99@90
