@@ -24,12 +24,12 @@ upsert(rows, ids, texts, metadatas, tenants)   # new rows (ascending int64 row i
                                                #   texts may hold None (vector-only items)
 delete(rows, ids)                              # rows tombstoned (deleted, or replaced by an upsert: the
                                                #   collection calls delete for the old version before upsert)
-save(directory, lsn)                           # at each checkpoint and on close: persist state reflecting `lsn`
+save(directory, lsn)                           # on close: persist state reflecting `lsn`
 load(directory) -> int | None                  # on attach: restore, return the LSN saved (None: nothing saved)
 compact()                                      # after a compaction: drop tombstoned data
 ```
-`attach_secondary(index)` loads the index and replays the log records after its LSN; if those are gone (the log
-was truncated past it) or nothing was saved, it is rebuilt from the live items. Calls happen under the write
+`attach_secondary(index)` loads the index; unless its saved LSN is the collection's last LSN (a clean close), it is
+cleared and rebuilt from the live items (texts are kept in the payload store), so a crash never leaves it stale. Calls happen under the write
 lock, in LSN order; replay after a crash may repeat a call the index already saw, so `upsert` of a row it holds
 and `delete` of a row it lacks must be no-ops. Searches use `allowed_rows(filter, tenant)` and `describe_rows`.
 """
@@ -526,13 +526,13 @@ class Collection(maintenance.Maintenance):
         """Live items matching the filter (exactly)."""
         self._check_open()
         with self._rw.read():
-            return int(self._plan(filter, tenant).mask().sum())
+            return len(self._plan(filter, tenant).allowed_rows())
 
     def allowed_rows(self, filter=None, tenant: str | None = None) -> np.ndarray:
         """Sorted row ids of the live items a filter (and tenant scope) allows: for secondary indexes."""
         self._check_open()
         with self._rw.read():
-            return np.flatnonzero(self._plan(filter, tenant).mask())
+            return self._plan(filter, tenant).allowed_rows().copy()
 
     def estimate(self, filter=None, tenant: str | None = None) -> dict:
         """The router's view of a filter: estimated selectivity, allowed items and the route it would take."""

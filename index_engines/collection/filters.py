@@ -47,6 +47,10 @@ class Node:
     def test(self, store: PayloadStore, rows: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def rows(self, store: PayloadStore) -> np.ndarray:
+        """Sorted matching rows (dead ones included); costs the size of the answer where it can."""
+        return np.flatnonzero(self.mask(store))
+
 
 @dataclass(frozen=True)
 class MatchAll(Node):
@@ -82,6 +86,11 @@ class Terms(Node):
         for v in self.values:
             out |= store.contains(self.field, v, rows)
         return out
+
+    def rows(self, store):
+        if len(self.values) == 1:
+            return store.postings(self.field, self.values[0]).copy()
+        return np.unique(np.concatenate([store.postings(self.field, v) for v in self.values]))
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,10 @@ class Range(Node):
             hi_ok = v <= self.hi if self.hi_incl else v < self.hi
         return lo_ok & hi_ok
 
+    def rows(self, store):
+        rows, start, end = self._span(store)
+        return np.sort(rows[start:end])
+
 
 @dataclass(frozen=True)
 class And(Node):
@@ -143,6 +156,16 @@ class And(Node):
                 break
             out[idx] = c.test(store, rows[idx])
         return out
+
+    def rows(self, store):
+        """The most selective child's rows, tested against the others: cost follows the smallest set."""
+        ranked = sorted(self.children, key=lambda c: c.estimate(store))
+        rows = ranked[0].rows(store)
+        for c in ranked[1:]:
+            if not len(rows):
+                break
+            rows = rows[c.test(store, rows)]
+        return rows
 
 
 @dataclass(frozen=True)

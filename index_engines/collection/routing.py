@@ -8,7 +8,7 @@ candidate list runs through disallowed regions and recall collapses near 1% sele
 |------------------|-----------------------------------------------------|----------------------------------------------|
 | `unfiltered`     | no filter                                           | ANN search (tombstones post-filtered)        |
 | `exact_allowed`  | estimated allowed items <= `exact_max_items` (4096) | flat (exact) scan of the allowed rows        |
-| `post_filter`    | selectivity >= `post_filter_min` (0.3)              | ANN top-k' with k' = k / selectivity x 2,    |
+| `post_filter`    | selectivity >= `post_filter_min` (0.05)             | ANN top-k' with k' = k / selectivity x 2,    |
 |                  |                                                     | retried with 4x k' while short, then exact   |
 | `filtered_graph` | otherwise                                           | ANN walk restricted to the allowed rows      |
 |                  |                                                     | (hnswlib `filter=`, faiss `IDSelector`)      |
@@ -37,7 +37,7 @@ ROUTES = ("exact_allowed", "filtered_graph", "post_filter", "unfiltered", "exact
 @dataclass(frozen=True)
 class RoutingPolicy:
     exact_max_items: int = 4096  # at most this many allowed items (estimated): scan them exactly
-    post_filter_min: float = 0.3  # selectivity at or above which post-filtering reliably fills k
+    post_filter_min: float = 0.05  # selectivity at or above which post-filtering reliably fills k
     oversample: float = 2.0  # post-filter fetches k / selectivity x this many candidates
     post_filter_rounds: int = 3  # rounds of 4x larger fetches before falling back to an exact scan
     graph_ef_floor: int = 0  # minimum `ef` for in-graph filtering (0: the engine's query params)
@@ -52,7 +52,8 @@ class RoutingPolicy:
 
 
 class QueryPlan:
-    """One search's filter, its estimated selectivity and the chosen route; computes the allowed mask lazily."""
+    """One search's filter, its estimated selectivity and the chosen route; materialises the allowed rows only
+    for the routes that need them (exact scans, in-graph allow-lists, post-filter fallbacks)."""
 
     def __init__(self, store: PayloadStore, node: Node, policy: RoutingPolicy, exact: bool = False,
                  route: str | None = None):
@@ -62,7 +63,7 @@ class QueryPlan:
         self.filtered = not isinstance(node, MatchAll)
         self.selectivity = node.estimate(store) if self.filtered else 1.0
         self.allowed_estimate = int(round(self.selectivity * store.n_alive))
-        self._mask: np.ndarray | None = None
+        self._allowed: np.ndarray | None = None
         if route is not None and route not in ROUTES:
             raise CollectionError(f"unknown route {route!r}; valid routes: {', '.join(ROUTES)}")
         self.route = route or ("exact" if exact else self._choose())
@@ -76,17 +77,25 @@ class QueryPlan:
             return "post_filter"
         return "filtered_graph"
 
-    def mask(self) -> np.ndarray:
-        """Allowed and alive, over the row-id space (computed once per search)."""
-        if self._mask is None:
-            alive = self.store.alive[:self.store.n_rows]
-            self._mask = self.node.mask(self.store) & alive if self.filtered else alive.copy()
-        return self._mask
+    def allowed_rows(self) -> np.ndarray:
+        """Sorted live rows the filter allows (computed once per search, at the cost of the answer's size where
+        the filter allows it: postings of the most selective condition, tested against the others)."""
+        if self._allowed is None:
+            alive = self.store.alive
+            rows = self.node.rows(self.store) if self.filtered else np.flatnonzero(alive[:self.store.n_rows])
+            rows = rows[rows < len(alive)]
+            self._allowed = rows[alive[rows]]
+        return self._allowed
 
-    def allowed_in(self, rows: np.ndarray) -> np.ndarray:
-        m = self.mask()
-        inside = rows < len(m)
-        return rows[inside][m[rows[inside]]]
+    def allowed_in(self, seg_rows: np.ndarray) -> np.ndarray:
+        """The allowed rows of one segment (`seg_rows` ascending, as segments keep them)."""
+        allowed = self.allowed_rows()
+        if not len(allowed) or not len(seg_rows):
+            return allowed[:0]
+        if len(seg_rows) == seg_rows[-1] - seg_rows[0] + 1:  # a contiguous range of rows
+            return allowed[(allowed >= seg_rows[0]) & (allowed <= seg_rows[-1])]
+        at = np.minimum(np.searchsorted(seg_rows, allowed), len(seg_rows) - 1)
+        return allowed[seg_rows[at] == allowed]
 
     def test(self, rows: np.ndarray) -> np.ndarray:
         """Allowed and alive, for candidate rows (-1 = padding = not allowed)."""
@@ -132,7 +141,10 @@ def _flat(seg: Segment, queries, k, allow, method: str, fallback: bool = False) 
 
 def _in_graph(seg: Segment, queries, k, plan: QueryPlan, qp: dict) -> SegmentAnswer:
     allow = plan.allowed_in(seg.rows)
-    if plan.policy.graph_ef_floor and "ef" in seg.ann.query_spec.names:
+    names = seg.ann.query_spec.names
+    if "exact_below" in names:  # the router already chose: no second exact scan inside the engine (an hnsw
+        qp = {**qp, "exact_below": 0}  # engine without raw vectors would read them back from the graph, slowly)
+    if plan.policy.graph_ef_floor and "ef" in names:
         qp = {**qp, "ef": max(qp.get("ef", 0), plan.policy.graph_ef_floor)}
     r = seg.ann.search(queries, k, qp, allow=allow)
     scores, rows = r.scores, r.ids
@@ -150,12 +162,15 @@ def post_filter(seg: Segment, queries, k, plan: QueryPlan, qp: dict) -> SegmentA
     n = len(seg)
     live_fraction = seg.n_live / n
     fraction = max(plan.selectivity * live_fraction, 1.0 / n)
-    fetch = min(n, max(k, math.ceil(k / fraction * plan.policy.oversample)))
+    # At least the engine's own candidate list (`ef`): fetching fewer costs the same walk and keeps less of it.
+    fetch = min(n, max(k, qp.get("ef", 0), math.ceil(k / fraction * plan.policy.oversample)))
     out_scores = np.full((len(queries), k), -np.inf, np.float32)
     out_rows = np.full((len(queries), k), -1, np.int64)
     pending = np.arange(len(queries))
+    has_ef = "ef" in seg.ann.query_spec.names
     for _ in range(plan.policy.post_filter_rounds):
-        r = seg.ann.search(queries[pending], fetch, qp)
+        # The walk's candidate list must hold k' (faiss does not widen it for a large k; hnswlib does).
+        r = seg.ann.search(queries[pending], fetch, {**qp, "ef": max(qp["ef"], fetch)} if has_ef else qp)
         ok = plan.test(r.ids.ravel()).reshape(r.ids.shape)
         order = np.argsort(~ok, axis=1, kind="stable")[:, :k]  # allowed candidates first, in score order
         got_rows = np.take_along_axis(np.where(ok, r.ids, -1), order, axis=1)

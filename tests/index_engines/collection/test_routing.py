@@ -29,7 +29,8 @@ def routed(minilm, tmp_path_factory):
     a[perm[:n // 2]] = True  # a: first half of the permutation
     b[perm[n // 2 - n // 100:n - n // 100]] = True  # b: overlaps a on 1% of the items
     col = Collection.create(tmp_path_factory.mktemp("routing") / "c", model="minilm-l6-v2", seal_items=10_000,
-                            routing={"exact_max_items": 100}, rebuild_tombstone_rate=None, fsync="never")
+                            routing={"exact_max_items": 100, "post_filter_min": 0.3}, rebuild_tombstone_rate=None,
+                            fsync="never")
     col.upsert(vector_items(col, base, metadata=lambda i: {"s50": int(perm[i] % 2 == 0), "s10": int(perm[i] % 10),
                                                             "s1": int(perm[i] % 100), "a": bool(a[i]),
                                                             "b": bool(b[i])}))
