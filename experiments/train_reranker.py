@@ -50,9 +50,14 @@ class TrainConfig:
     seed: int = 42
 
     def validate(self) -> None:
+        from index_engines.models import get_spec
         from index_engines.rerank import check_reranker_name
 
         check_reranker_name(self.name)
+        if get_spec(self.base_model).loader == "model2vec":
+            raise ValueError(f"{self.base_model!r} is a static model with no transformer; a cross-encoder needs a "
+                             f"transformer base such as minilm-l6-v2")
+        get_spec(self.dense_model)  # unknown ids fail here, before any mining
         for key in ("negatives", "mine_depth", "epochs", "batch_size", "max_length", "dev_depth"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"{key} must be positive, got {getattr(self, key)}")
@@ -188,6 +193,7 @@ def _train_loop(model, pairs, config: TrainConfig, progress: bool) -> dict:
 
 
 def train_reranker(config: TrainConfig = TrainConfig(), *, progress: bool = True) -> TrainResult:
+    config.validate()  # before the heavy imports and the mining: bad input fails in milliseconds
     import torch
     from sentence_transformers import CrossEncoder
 
@@ -195,7 +201,6 @@ def train_reranker(config: TrainConfig = TrainConfig(), *, progress: bool = True
     from index_engines.models import compute_fingerprint, fingerprint, get_spec, model_path
     from index_engines.rerank import CARD_FILE, WEIGHTS_DIR, Reranker, next_version, rerankers_dir, resolve_reranker
 
-    config.validate()
     started = time.perf_counter()
     seed_everything(config.seed)
     golden = load_golden_set(config.golden_set)
@@ -207,9 +212,6 @@ def train_reranker(config: TrainConfig = TrainConfig(), *, progress: bool = True
     pairs = training_pairs(golden, train_q, mining, config.negatives, config.seed)
 
     base_spec = get_spec(config.base_model)
-    if base_spec.loader == "model2vec":
-        raise ValueError(f"{config.base_model!r} is a static model with no transformer; a cross-encoder needs a "
-                         f"transformer base such as minilm-l6-v2")
     model = CrossEncoder(str(model_path(base_spec)), num_labels=1, device="cpu", local_files_only=True,
                          max_length=config.max_length)
     seed_everything(config.seed)  # the fresh head is initialised above; training order below

@@ -100,13 +100,13 @@ class Reranker:
 
     def __init__(self, folder: Path | str, *, name: str | None = None, batch_size: int = 32,
                  max_length: int | None = None):
-        from sentence_transformers import CrossEncoder
-
         folder = Path(folder)
         if not folder.is_dir():
             raise RerankerNotFoundError(f"no reranker folder at {folder}; {TRAIN_HINT}")
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        from sentence_transformers import CrossEncoder  # heavy: only once the folder is known to exist
+
         card_path = folder / CARD_FILE
         self.card: dict = json.loads(card_path.read_text()) if card_path.exists() else {}
         weights = folder / WEIGHTS_DIR if (folder / WEIGHTS_DIR).is_dir() else folder  # a bare CE folder works too

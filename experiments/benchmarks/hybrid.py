@@ -44,6 +44,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> dict:
+    from experiments.benchmarks.engines import passive_openmp
+
+    passive_openmp()  # before torch loads: sleeping OpenMP waits keep cross-encoder scoring fast on a busy machine
     from golden_sets.consumers import load_consumer
     from golden_sets.golden import load_golden_set
 

@@ -46,6 +46,9 @@ def train(args) -> int:
             print(format_table(["reranker", "steps", "dev nDCG@10 fused -> reranked", "path"],
                                [[r["reranker"], r["steps"] or 0, _dev(r["dev"]), r["path"]] for r in rows]))
         return 0
+    from experiments.benchmarks.engines import passive_openmp
+
+    passive_openmp()  # torch's OpenMP threads must sleep, not spin, on a shared 2-core machine: ~4x faster steps here
     from experiments.train_reranker import TrainConfig, train_reranker
 
     config = TrainConfig(
