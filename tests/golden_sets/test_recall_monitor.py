@@ -141,3 +141,29 @@ def test_bad_use_is_a_clear_error(store):
             mon.observe("a", base[:2], np.zeros((1, 5), np.int64))
     with pytest.raises(ValueError, match="closed"):
         mon.observe("a", base[:1], np.zeros((1, 5), np.int64))
+
+
+def test_real_engines_a_lowered_ef_is_caught(store):
+    """Served by an HNSW graph, checked against the flat engine: a query setting lowered by mistake shows up."""
+    from index_engines.engines import make_engine
+
+    base, queries = store
+    flat, hnsw = make_engine("flat", base.shape[1]), make_engine("hnsw", base.shape[1], M=8, ef_construction=64)
+    for engine in (flat, hnsw):
+        engine.add(base, np.arange(len(base)))
+
+    def exact(q, k):
+        return flat.search(q, k).ids
+
+    def served(ef):
+        return lambda q, k: hnsw.search(q, k, params={"ef": ef}).ids
+
+    with RecallMonitor(exact, sample_fraction=1.0, window=400, seed=0) as mon:
+        mon.add_consumer("search", K)
+        baseline = mon.calibrate("search", queries[:300], served(200)(queries[:300], K))
+        _serve(mon, "search", served(200), queries[300:700])
+        ok = mon.status("search")
+        _serve(mon, "search", served(K), queries[700:1100])
+        bad = mon.status("search")
+    assert baseline > 0.95 and not ok.drop_detected
+    assert bad.drop_detected and bad.recall < baseline - 0.02
