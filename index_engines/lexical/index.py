@@ -16,7 +16,8 @@ approach). Consequences, all tested:
 
 Scoring is rank-bm25's BM25Okapi, so rank-bm25 stays the reference in tests:
   idf(t) = ln(N - df + 0.5) - ln(df + 0.5), negative idf replaced by epsilon x (mean idf over the vocabulary);
-  score(d, q) = sum over query tokens t (repeats count) of idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)).
+  score(d, q) = sum over query tokens t (repeats count) of
+                idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)).
 Defaults k1=0.9, b=0.4 are Lucene/Anserini's BM25 defaults (chosen a priori, not tuned on the test queries).
 
 Results are (id, score) pairs, score descending, ties by id ascending; only documents sharing at least one term

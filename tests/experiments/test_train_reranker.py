@@ -1,4 +1,4 @@
-"""Reranker training: a tiny real run (a few steps) that saves, registers, reloads offline and scores deterministically."""
+"""Reranker training: a tiny real run (two steps) that saves, registers, reloads offline, scores deterministically."""
 from __future__ import annotations
 
 import json
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from experiments.train_reranker import (TrainConfig, queries_not_in_test, split_queries, train_reranker,
-                                        training_pairs)
+                                        training_groups)
 
-TINY = TrainConfig(name="tiny", max_queries=8, dev_fraction=0.25, negatives=1, mine_depth=5, batch_size=4,
+TINY = TrainConfig(name="tiny", max_queries=8, dev_fraction=0.25, negatives=1, mine_depth=5, batch_size=2,
                    max_length=64, max_steps=2, dense_model="static-64", dev_depth=5, seed=3)
 PASSAGES = ["Insulin resistance is associated with type 2 diabetes.", "Vitamin D deficiency and bone density.",
             "Kinase inhibitors slow tumour growth in mice."]
@@ -24,6 +24,8 @@ def test_training_registers_a_versioned_reranker_with_a_model_card(trained):
     card = json.loads((trained.info.path / "model_card.json").read_text())
     assert trained.info.ref.startswith("tiny-v") and trained.info.path.name == trained.info.ref
     assert card["data"]["golden_set"] == "scifact-train" and card["data"]["train_queries"] == 6
+    assert card["data"]["groups"] >= 6
+    assert card["data"]["scored_pairs_per_group"] == 4  # the positive, 1 + 1 hard negatives, 1 in-batch negative
     assert card["data"]["dev_queries"] == 2 and card["data"]["dropped_as_test_queries"] == 2
     assert card["training"]["steps"] == 2 and card["training"]["seed"] == 3
     assert card["base_model"]["id"] == "minilm-l6-v2" and len(card["base_model"]["fingerprint"]) == 64
@@ -65,18 +67,23 @@ def test_test_queries_are_never_training_queries():
     assert split_queries(usable, 0.1, 42, None) == (tr, dev)
 
 
-def test_hard_negatives_exclude_positives():
+def test_groups_hold_a_judged_positive_and_unjudged_hard_negatives():
     from golden_sets.golden import load_golden_set
 
     g = load_golden_set("scifact-train")
     qids = sorted(g.queries)[:5]
-    runs = {"bm25": {q: {d: 1.0 for d in list(g.qrels[q]) + list(g.corpus)[:10]} for q in qids}}
-    pairs = training_pairs(g, qids, runs, negatives=4, seed=1)
-    positives = {(g.queries[q], g.corpus[d]) for q in qids for d in g.qrels[q]}
-    assert all((q, p) in positives for q, p, lab in pairs if lab == 1.0)
-    assert not any((q, p) in positives for q, p, lab in pairs if lab == 0.0)
-    assert sum(lab == 0.0 for *_, lab in pairs) == 4 * len(qids)
-    assert training_pairs(g, qids, runs, negatives=4, seed=1) == pairs
+    pool = list(g.corpus)[:10]
+    runs = {"bm25": {q: {d: 1.0 for d in list(g.qrels[q]) + pool[:6]} for q in qids},
+            "dense": {q: {d: 1.0 for d in pool[4:]} for q in qids}}
+    groups = training_groups(g, qids, runs, negatives=2, seed=1)
+    assert len(groups) == sum(len(g.qrels[q]) for q in qids)  # one group per judged positive
+    text_to_id = {t: d for d, t in g.corpus.items()}
+    for query, pos, negs in groups:
+        q = next(q for q in qids if g.queries[q] == query)
+        assert text_to_id[pos] in g.qrels[q]
+        assert len(negs) == 4 and len(set(negs)) == 4
+        assert not {text_to_id[n] for n in negs} & set(g.qrels[q])
+    assert training_groups(g, qids, runs, negatives=2, seed=1) == groups
 
 
 @pytest.mark.parametrize("bad,match", [({"negatives": 0}, "negatives must be positive"),

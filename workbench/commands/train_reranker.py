@@ -17,10 +17,11 @@ def register(sub) -> None:
     p.add_argument("--dense-model", default=d.dense_model, help="embedding model that mines dense negatives")
     p.add_argument("--max-queries", type=int, default=d.max_queries, help="use at most N train queries")
     p.add_argument("--dev-fraction", type=float, default=d.dev_fraction, help="train queries held out for dev")
-    p.add_argument("--negatives", type=int, default=d.negatives, help="hard negatives per query per source")
+    p.add_argument("--negatives", type=int, default=d.negatives,
+                   help="hard negatives per (query, positive) group from each of BM25 and dense")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="groups per optimizer step")
     p.add_argument("--mine-depth", type=int, default=d.mine_depth, help="draw negatives from this top-k")
     p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--max-length", type=int, default=d.max_length, help="tokens per (query, passage) pair")
     p.add_argument("--learning-rate", type=float, default=d.learning_rate)
     p.add_argument("--max-steps", type=int, default=d.max_steps, help="stop after N optimizer steps")
@@ -62,7 +63,8 @@ def train(args) -> int:
     else:
         t = result.card["training"]
         print(f"registered reranker {result.info.ref} at {result.info.path}\n"
-              f"  {result.card['data']['pairs']} pairs from {result.card['data']['train_queries']} train queries, "
+              f"  {result.card['data']['groups']} groups (positive + hard negatives) from "
+              f"{result.card['data']['train_queries']} train queries, "
               f"{t['steps']} steps in {t['seconds']} s, loss {t['loss_first_20']:.3f} -> {t['loss_last_20']:.3f}\n"
               f"  dev nDCG@10 (fused -> reranked): {_dev(result.card.get('dev'))}\n"
               f"  use it with rerank={result.info.name!r} (latest) or {result.info.ref!r}")
