@@ -60,18 +60,16 @@ def merge_top_k(results: list[SearchResult], k: int) -> SearchResult:
     if not results:
         return SearchResult.empty(0, k)
     n_q = len(results[0])
-    if n_q <= HEAP_MAX_QUERIES:
-        out = SearchResult.empty(n_q, k)
-        lists = [(r.scores.tolist(), r.ids.tolist()) for r in results]
-        for q in range(n_q):
-            candidates = [(-s, i) for scores, ids in lists for s, i in zip(scores[q], ids[q]) if i >= 0]
-            best = heapq.nsmallest(k, candidates)
-            if best:
-                out.scores[q, :len(best)] = [-s for s, _ in best]
-                out.ids[q, :len(best)] = [i for _, i in best]
-        return out
     ids = np.concatenate([r.ids for r in results], axis=1)
     scores = np.concatenate([r.scores for r in results], axis=1)
+    if n_q <= HEAP_MAX_QUERIES:
+        out_ids, out_scores = [], []
+        for row_scores, row_ids in zip(scores.tolist(), ids.tolist()):
+            best = heapq.nsmallest(k, [(-s, i) for s, i in zip(row_scores, row_ids) if i >= 0])
+            pad = k - len(best)
+            out_ids.append([i for _, i in best] + [-1] * pad)
+            out_scores.append([-s for s, _ in best] + [-np.inf] * pad)
+        return SearchResult(np.array(out_ids, np.int64), np.array(out_scores, np.float32))
     valid = ids >= 0
     rows = np.nonzero(valid)[0]
     top_scores, top_ids = top_k_grouped(rows, scores[valid], ids[valid], ids[valid], n_q, k)

@@ -304,6 +304,7 @@ def run(args) -> dict:
     oracle = make_engine("flat", dim)
     oracle.add(base, ids)
     truth = GroundTruth(oracle, queries, k)
+    log.info("%d x %d base vectors, %d queries; ground truth computed", n, dim, len(queries))
     result = {"n_vectors": n, "n_queries": len(queries), "dim": dim, "k": k, "target_recall": args.target,
               "source": source, "engines": {}}
     with threadpool_limits(1):  # single-query timings on one BLAS thread; faiss/hnswlib threads are per call
@@ -317,12 +318,15 @@ def run(args) -> dict:
         result["flat_bandwidth_ratio"] = scan_gbps / read_gbps
         built = {}
         for label, engine_name, build_params, grid in CONFIGS:
+            log.info("building %s on %d vectors", label, n)
             engine, seconds = build(label, engine_name, dim, base, ids, build_params, threads)
+            log.info("built %s in %.1f s; sweeping %d query settings", label, seconds, len(grid))
             points, best = sweep(engine, truth, queries, k, grid, args.target)
             result["engines"][label] = engine_row(engine, seconds, best, points, n)
             built[label] = (engine, best)
         hnsw, hnsw_best = built["hnsw"]
         ef = hnsw_best["params"]["ef"] if hnsw_best else EF_GRID[-1]
+        log.info("hnsw vs raw hnswlib at ef=%d", ef)
         versus = hnsw_vs_hnswlib(hnsw, base, queries, k, ef, threads)
         versus["ours_recall"] = truth.report(hnsw.search(queries, k, {"ef": ef, "threads": 2}).ids).mean
         versus["hnswlib_recall"] = truth.report(versus.pop("hnswlib_labels")).mean
@@ -338,10 +342,12 @@ def run(args) -> dict:
         result["quantized_engine"] = label
         result["quantized_recall_at_10"] = None if best is None else best["recall"]
         result["quantized_memory_ratio"] = qbytes / hnsw_bytes
+        log.info("sharding: S=%d vs S=1", SHARDS)
         shard = sharding(base, ids, queries, truth, k, hnsw, ef, versus["ours_recall"], threads, oracle)
         result["sharding"] = shard
         result["shard4_single_thread_ratio"] = shard.get("single_thread_ratio")
         result["shard4_two_thread_speedup"] = shard.get("two_thread_speedup")
+        log.info("Matryoshka truncation")
         result["truncation"] = truncation(base, ids, queries, truth, k, oracle, threads)
     result["report_files"] = write_reports(result, plot=not args.no_plot)
     return result

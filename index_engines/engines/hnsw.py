@@ -39,7 +39,7 @@ class HnswEngine(ApproximateEngine):
               choices=RAW_CHOICES),
     )
     query_spec = COMMON_QUERY + (
-        Param("ef", 64, "candidate list while searching (at least k): recall and latency grow with it",
+        Param("ef", 96, "candidate list while searching (at least k): recall and latency grow with it",
               minimum=1),
         Param("oversample", 1, "candidates fetched = k x oversample, rescored on raw vectors (needs raw_dtype)",
               minimum=1),
@@ -50,6 +50,7 @@ class HnswEngine(ApproximateEngine):
         self._index = None
         self._faiss = self.build_params["backend"] == "faiss"
         self._params = ParamsCache(hnsw_params)
+        self._ef = None  # the ef last set on the hnswlib index
 
     # ------------------------------------------------------------------------------------------ build
     def _new_index(self, capacity: int):
@@ -86,8 +87,9 @@ class HnswEngine(ApproximateEngine):
                 scores, positions = self._index.search(queries, k, params=params)
             return scores, positions
         index = self._index
-        if index.ef != qp["ef"]:
-            index.set_ef(qp["ef"])  # ef is a property of the hnswlib index: concurrent callers should agree
+        if self._ef != qp["ef"]:  # ef is a property of the hnswlib index: concurrent callers should agree
+            index.set_ef(qp["ef"])
+            self._ef = qp["ef"]
         filter_fn = None if allowed is None else set(allowed.tolist()).__contains__
         try:
             labels, distances = index.knn_query(queries, k=k, num_threads=qp["threads"], filter=filter_fn)
@@ -121,6 +123,7 @@ class HnswEngine(ApproximateEngine):
             return
         self._index = hnswlib.Index(space="ip", dim=self.index_dim)
         self._index.load_index(str(path), max_elements=max(len(self._ids), 1))
+        self._ef = None
 
     def _memory_bytes(self) -> int:
         if self._index is None:

@@ -29,8 +29,8 @@ class IvfPqEngine(FaissQuantizedEngine):
         Param("opq", False, "learn an OPQ rotation before product quantisation"),
     )
     query_spec = COMMON_QUERY + (
-        Param("nprobe", 32, "inverted lists visited per query: recall and latency grow with it", minimum=1),
-        Param("oversample", 8, "candidates fetched = k x oversample, rescored on raw vectors", minimum=1),
+        Param("nprobe", 128, "inverted lists visited per query: recall and latency grow with it", minimum=1),
+        Param("oversample", 16, "candidates fetched = k x oversample, rescored on raw vectors", minimum=1),
     )
 
     def __init__(self, dim: int, **build_params):
