@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engines import Engine, FlatEngine, load_engine, make_engine
+from .errors import VersionParityError
 from .wal import fsync_directory
 
 SEGMENTS_DIR = "segments"
@@ -113,8 +114,9 @@ def write_segment(root: Path, segment: Segment, records: list[tuple], durable: b
     try:
         segment.flat.save(tmp / "flat")
         with open(tmp / RECORDS_FILE, "w", encoding="utf-8") as f:
-            for key, tenant, meta, text in records:
-                f.write(json.dumps({"id": key, "tenant": tenant, "metadata": meta, "text": text},
+            for key, tenant, meta, text in records:  # every stored item carries its model version
+                f.write(json.dumps({"id": key, "tenant": tenant, "metadata": meta, "text": text,
+                                    "model_version": segment.model_version},
                                    ensure_ascii=False, separators=(",", ":")) + "\n")
             f.flush()
             if durable:
@@ -152,6 +154,10 @@ def read_segment(root: Path, seg_id: int, shard: int, model_version: str, indexe
     with open(directory / RECORDS_FILE, encoding="utf-8") as f:
         for line in f:
             r = json.loads(line)
+            if r["model_version"] != model_version:
+                raise VersionParityError(f"{directory}: item {r['id']!r} was stored by model version "
+                                         f"{r['model_version']!r}, but the collection is pinned to "
+                                         f"{model_version!r}; the segment does not belong to this collection")
             records.append((r["id"], r["tenant"], r["metadata"], r["text"]))
     if len(records) != len(flat):
         raise ValueError(f"{directory}: {len(records)} records for {len(flat)} vectors; the segment is damaged")

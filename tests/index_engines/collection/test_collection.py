@@ -185,3 +185,33 @@ def test_shards_split_items_and_answer_together(make_collection):
     exact = col.search(vectors=x[:20], model_version=col.model_version, k=5, exact=True)
     assert [ids[0] for ids in exact.ids()] == [f"d{i}" for i in range(20)]
     assert exact.coverage == 1.0 and not exact.degraded
+
+
+def test_a_failing_shard_degrades_the_answer_instead_of_failing_it(make_collection, monkeypatch):
+    from index_engines.collection import collection as collection_module
+
+    col = make_collection(shards=2)
+    x = unit_vectors(100, 5)
+    col.upsert(vector_items(col, x))
+    real = collection_module.search_segment
+    broken = col.segments(shard=1)[0]
+
+    def flaky(seg, *args, **kwargs):
+        if seg is broken:
+            raise RuntimeError("disk on fire")
+        return real(seg, *args, **kwargs)
+
+    monkeypatch.setattr(collection_module, "search_segment", flaky)
+    res = col.search(vectors=x[:10], model_version=col.model_version, k=5)
+    live = [s["live"] for s in col.stats()["shards"]]
+    assert res.degraded and res.coverage == pytest.approx(live[0] / sum(live))
+    assert all(len(ids) == 5 for ids in res.ids())  # the healthy shard still answers k
+
+
+def test_stored_records_carry_the_model_version(make_collection):
+    col = make_collection()
+    col.upsert(vector_items(col, unit_vectors(210, 6)))
+    col.flush()
+    lines = [json.loads(line) for p in sorted(col.path.glob("segments/seg-*/records.jsonl"))
+             for line in p.read_text().splitlines()]
+    assert len(lines) == 210 and {r["model_version"] for r in lines} == {col.model_version}

@@ -3,6 +3,7 @@ delete what they cover, and replay starts right after the checkpoint."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -112,6 +113,16 @@ def test_fsync_policies(tmp_path):
     log, _ = WriteAheadLog.open(tmp_path / "c", "always")
     log.append("upsert", {})
     assert log.durable_lsn == 1
+    log.close()
+
+
+def test_interval_policy_syncs_in_the_background(tmp_path):
+    log, _ = WriteAheadLog.open(tmp_path, "interval", interval_s=0.05)
+    log.append("upsert", {})
+    deadline = time.monotonic() + 5
+    while log.durable_lsn < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert log.durable_lsn == 1  # no further append was needed
     log.close()
 
 
