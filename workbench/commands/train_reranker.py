@@ -23,7 +23,8 @@ def register(sub) -> None:
     p.add_argument("--mine-depth", type=int, default=d.mine_depth, help="draw negatives from this top-k")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--max-length", type=int, default=d.max_length, help="tokens per (query, passage) pair")
-    p.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate, help="transformer learning rate")
+    p.add_argument("--head-learning-rate", type=float, default=d.head_learning_rate, help="fresh head's rate")
     p.add_argument("--max-steps", type=int, default=d.max_steps, help="stop after N optimizer steps")
     p.add_argument("--dev-depth", type=int, default=d.dev_depth, help="rerank this many fused dev candidates")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -56,6 +57,7 @@ def train(args) -> int:
         name=args.name, base_model=args.base_model, dense_model=args.dense_model, max_queries=args.max_queries,
         dev_fraction=args.dev_fraction, negatives=args.negatives, mine_depth=args.mine_depth, epochs=args.epochs,
         batch_size=args.batch_size, max_length=args.max_length, learning_rate=args.learning_rate,
+        head_learning_rate=args.head_learning_rate,
         max_steps=args.max_steps, dev_depth=args.dev_depth, seed=args.seed)
     result = train_reranker(config, progress=not args.json)
     if args.json:
