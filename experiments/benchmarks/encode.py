@@ -32,7 +32,7 @@ def run(args) -> dict:
     texts = list(sentence_pool()[:args.n])
     model = load_model(args.model)
     st = model.sentence_transformer
-    st.encode(texts[:64], batch_size=args.batch_size)  # warm-up: first call allocates
+    st.encode(texts[:64], batch_size=args.batch_size, show_progress_bar=False)  # warm-up: first call allocates
     timings: dict[str, list[float]] = {"direct": [], "wrapper": [], "wrapper_cold_cache": []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
