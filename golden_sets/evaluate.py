@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from index_engines.embedding import EmbeddingModel
+from index_engines.engines.exact import exact_top_k
 
 from .consumers import ConsumerSpec
 from .golden import GoldenSet, load_golden_set
@@ -29,22 +30,16 @@ class Retriever(Protocol):
 
 
 def top_k_exact(doc_vectors: np.ndarray, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact inner-product top-k: (indices, scores), ties broken by row index ascending (deterministic)."""
-    scores = query_vectors @ doc_vectors.T
-    k = min(k, doc_vectors.shape[0])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else \
-        np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
-    # lexsort: last key is primary -> sort by -score, then by index.
-    rows = np.arange(scores.shape[0])[:, None]
-    part_scores = scores[rows, part]
-    order = np.lexsort((part, -part_scores), axis=1)
-    idx = np.take_along_axis(part, order, axis=1)
-    # Rows tied with the k-th score but outside the partition could win on index: redo those rows fully.
-    kth = np.take_along_axis(part_scores, order, axis=1)[:, -1]
-    for r in np.nonzero((scores >= kth[:, None]).sum(axis=1) > k)[0]:
-        full = np.lexsort((np.arange(scores.shape[1]), -scores[r]))[:k]
-        idx[r] = full
-    return idx, np.take_along_axis(scores, idx, axis=1)
+    """Exact inner-product top-k as (row indices, scores), ties broken by row index ascending.
+
+    The arithmetic is the flat engine's (`index_engines.engines.exact`), so golden-set runs, drift and the recall
+    monitor rank exactly as the oracle every ANN engine is measured against.
+    """
+    k = min(k, len(doc_vectors))
+    scores, rows = exact_top_k(np.ascontiguousarray(query_vectors, dtype=np.float32),
+                               np.ascontiguousarray(doc_vectors, dtype=np.float32), k,
+                               np.arange(len(doc_vectors), dtype=np.int64))
+    return rows, scores
 
 
 @dataclass
