@@ -96,10 +96,12 @@ def measure(col, queries: np.ndarray, args, faiss_graph=None) -> dict:
     for s in SELECTIVITIES:
         flt = {"must": [{"key": _field(s), "match": {"value": 0}}]}
         allowed = col.allowed_rows(flt)
+        allowed_mask = np.zeros(col.segments()[0].rows.max() + 1, bool)
+        allowed_mask[allowed] = True
         truth = search(queries, filter=flt, exact=True).rows
         strategies = {
             "routed": lambda q: search(q, filter=flt),
-            "post_filter": lambda q: pure_post_filter(ann, q, allowed, args.post_factor, {"ef": args.ef}),
+            "post_filter": lambda q: pure_post_filter(ann, q, allowed_mask, args.post_factor, {"ef": args.ef}),
             "in_graph": lambda q: pure_in_graph(ann, q, allowed, args.ef),
         }
         if faiss_graph is not None:
@@ -120,10 +122,11 @@ def measure(col, queries: np.ndarray, args, faiss_graph=None) -> dict:
             "min_routed_recall_at_10": min(r["recall_at_10"] for r in routed)}
 
 
-def pure_post_filter(ann, q, allowed: np.ndarray, factor: int, qp: dict) -> np.ndarray:
+def pure_post_filter(ann, q, allowed_mask: np.ndarray, factor: int, qp: dict) -> np.ndarray:
     """ANN top k x factor without the filter, then keep allowed ids: what a filter-unaware index does."""
     ids = ann.search(q, K * factor, qp).ids[0]
-    keep = ids[(ids >= 0) & np.isin(ids, allowed)][:K]
+    ids = ids[ids >= 0]
+    keep = ids[allowed_mask[ids]][:K]
     return np.pad(keep, (0, K - len(keep)), constant_values=-1)[None, :]
 
 
