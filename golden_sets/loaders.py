@@ -93,29 +93,38 @@ def load_beir_queries(path: Path) -> dict[str, str]:
     return queries
 
 
+def _iter_fields(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line number, whitespace-separated fields) of each non-blank line."""
+    with _open_text(path) as f:
+        for line_no, line in enumerate(f, 1):
+            parts = line.split()
+            if parts:
+                yield line_no, parts
+
+
+def _parse_number(path: Path, line_no: int, text: str, kind: type, what: str):
+    try:
+        return kind(text)
+    except ValueError:
+        noun = "an integer" if kind is int else "a number"
+        raise DataFormatError(path, line_no, f"{what} {text!r} is not {noun}") from None
+
+
 def load_qrels(path: Path) -> Qrels:
     """BEIR tsv (`query-id corpus-id score`, optional header) or TREC qrels (`qid 0 docid rel`), by column count."""
     path = Path(path)
     qrels: Qrels = {}
-    with _open_text(path) as f:
-        for line_no, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if line_no == 1 and parts[0] == "query-id":
-                continue
-            if len(parts) == 3:
-                qid, docid, rel = parts
-            elif len(parts) == 4:
-                qid, _, docid, rel = parts
-            else:
-                raise DataFormatError(path, line_no, f"expected 3 columns (BEIR: query-id corpus-id score) or 4 "
-                                                     f"(TREC: qid 0 docid rel), found {len(parts)}")
-            try:
-                rel_value = int(rel)
-            except ValueError:
-                raise DataFormatError(path, line_no, f"relevance {rel!r} is not an integer") from None
-            qrels.setdefault(qid, {})[docid] = rel_value
+    for line_no, parts in _iter_fields(path):
+        if line_no == 1 and parts[0] == "query-id":
+            continue
+        if len(parts) == 3:
+            qid, docid, rel = parts
+        elif len(parts) == 4:
+            qid, _, docid, rel = parts
+        else:
+            raise DataFormatError(path, line_no, f"expected 3 columns (BEIR: query-id corpus-id score) or 4 "
+                                                 f"(TREC: qid 0 docid rel), found {len(parts)}")
+        qrels.setdefault(qid, {})[docid] = _parse_number(path, line_no, rel, int, "relevance")
     return qrels
 
 
@@ -137,23 +146,16 @@ def load_trec_run(path: Path) -> Run:
     """`qid Q0 docid rank score tag`. The rank column is ignored, as trec_eval ignores it: order is by score."""
     path = Path(path)
     run: Run = {}
-    with _open_text(path) as f:
-        for line_no, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 6:
-                raise DataFormatError(path, line_no, f"expected 6 columns (qid Q0 docid rank score tag), "
-                                                     f"found {len(parts)}")
-            qid, _, docid, _, score, _ = parts
-            try:
-                value = float(score)
-            except ValueError:
-                raise DataFormatError(path, line_no, f"score {score!r} is not a number") from None
-            docs = run.setdefault(qid, {})
-            if docid in docs:
-                raise DataFormatError(path, line_no, f"document {docid!r} appears twice for query {qid!r}")
-            docs[docid] = value
+    for line_no, parts in _iter_fields(path):
+        if len(parts) != 6:
+            raise DataFormatError(path, line_no, f"expected 6 columns (qid Q0 docid rank score tag), "
+                                                 f"found {len(parts)}")
+        qid, _, docid, _, score, _ = parts
+        value = _parse_number(path, line_no, score, float, "score")
+        docs = run.setdefault(qid, {})
+        if docid in docs:
+            raise DataFormatError(path, line_no, f"document {docid!r} appears twice for query {qid!r}")
+        docs[docid] = value
     return run
 
 
