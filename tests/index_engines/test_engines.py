@@ -232,3 +232,23 @@ def test_rescore_restores_the_exact_order(minilm, oracle, base_ids, dtype):
     else:  # float16 rounding may swap near-ties, never by more than its precision
         assert (oracle.ids[got] == truth.ids).mean() > 0.95
         np.testing.assert_allclose(scores, truth.scores, atol=2e-3)
+
+
+@pytest.mark.parametrize("label", [*ALL, "flat"])
+def test_save_partly_filled_load_and_keep_adding(label, minilm, base_ids, oracle, tmp_path):
+    """Saved half-built, loaded (raw vectors memory-mapped), then filled: the same engine as one built at once."""
+    name, params = ALL.get(label, ("flat", {}))
+    engine = make_engine(name, 384, **params) if name == "flat" else make_engine(name, 384, build_threads=1, **params)
+    engine.add(minilm[0][:1500], base_ids[:1500])
+    engine.save(tmp_path / label)
+    loaded = load_engine(tmp_path / label)
+    loaded.add(minilm[0][1500:], base_ids[1500:])
+    assert len(loaded) == 3000 and sorted(loaded.ids.tolist()) == sorted(base_ids.tolist())
+    with pytest.raises(ValueError, match="already in the index"):
+        loaded.add(minilm[0][:1], base_ids[:1])
+    if name == "flat":
+        np.testing.assert_array_equal(loaded.search(minilm[1], 10).ids, oracle.search(minilm[1], 10).ids)
+    else:
+        query = {"oversample": 4} if label in TRUNCATED else None
+        floor = 0.85 if label in TRUNCATED else 0.95
+        assert ann_recall(loaded, oracle, minilm[1], 10, params=query).mean >= floor
