@@ -1,6 +1,6 @@
 """One validated settings object, read from `WORKBENCH_*` environment variables.
 
-Everything that writes to disk (collections, MLflow runs, reports, the control-plane database) goes under `home`,
+Everything that writes to disk (collections, MLflow runs, reports) goes under `home`,
 which defaults to `.workbench/` inside the project folder (git-ignored). Content-addressed caches (embeddings,
 reassembled model weights) go under `cache_dir` (`WORKBENCH_CACHE`, default `home/cache`), which tests share with
 the project so that vectors are computed once.
@@ -26,7 +26,6 @@ class Settings:
     shared_data: Path
     datasets: Path
     encode_batch_size: int
-    database_url: str
     mlflow_tracking_uri: str
 
     @property
@@ -53,7 +52,6 @@ class Settings:
             shared_data=Path(_env("SHARED_DATA", str(PROJECT_ROOT.parent / "shared" / "data"))).resolve(),
             datasets=Path(_env("DATASETS", str(PROJECT_ROOT / "datasets"))).resolve(),
             encode_batch_size=int(batch),
-            database_url=_env("DATABASE_URL", f"sqlite:///{home / 'control_plane.db'}"),
             mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}"),
         )
 

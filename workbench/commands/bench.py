@@ -24,7 +24,8 @@ def register(sub) -> None:
     parser = sub.add_parser("bench", help="run a benchmark (ratios measured side by side in one run)")
     bench_sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     for name, module in sorted(_benchmark_modules().items()):
-        p = bench_sub.add_parser(name, help=module.DESCRIPTION, description=module.DESCRIPTION)
+        text = module.DESCRIPTION.replace("%", "%%")  # argparse treats % as a format directive
+        p = bench_sub.add_parser(name, help=text, description=text)
         p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
         module.add_arguments(p)
         p.set_defaults(handler=_make_handler(module))
