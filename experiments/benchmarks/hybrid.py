@@ -122,8 +122,13 @@ def _runs(pipe, golden, qids, args, fusion, reranker):
     timings: dict[str, list[dict]] = {v: [] for v in settings}
     for q in qids:
         for variant, kw in settings.items():
-            res = pipe.search(golden.queries[q], k=100, candidates=args.candidates, fusion=fusion, exact=True, **kw)
-            runs[variant][q] = {h.id: float(100 - i) for i, h in enumerate(res.hits)}
+            k = args.rerank_depth if "rerank" in kw else 100  # the pipeline refuses k > rerank_depth
+            res = pipe.search(golden.queries[q], k=k, candidates=args.candidates, fusion=fusion, exact=True, **kw)
+            order = [h.id for h in res.hits]
+            if "rerank" in kw:  # below the reranked head, the rest of the hybrid list in fused order
+                head = set(order)
+                order += [d for d in runs["hybrid"][q] if d not in head][:100 - len(order)]
+            runs[variant][q] = {d: float(100 - i) for i, d in enumerate(order)}
             timings[variant].append(res.timings)
     stage_ms = {v: {stage: round(statistics.median(t[stage] for t in ts), 3) for stage in ts[0]}
                 for v, ts in timings.items() if ts}

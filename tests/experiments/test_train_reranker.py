@@ -102,3 +102,20 @@ def test_same_seed_same_weights():
     b = train_reranker(TINY, progress=False)
     assert a.info.ref != b.info.ref
     assert a.card["trained_fingerprint"] == b.card["trained_fingerprint"]
+
+
+@pytest.mark.slow
+def test_hybrid_benchmark_reranks_with_a_registered_reranker(trained):
+    import argparse
+
+    from experiments.benchmarks import hybrid
+
+    args = argparse.Namespace(golden="scifact-test", model="static-64", consumer="search", fusion=None,
+                              candidates=100, reranker="tiny", rerank_depth=5, no_rerank=False,
+                              train_if_missing=False, max_queries=4, qps_repeats=1, latency_samples=1)
+    result = hybrid.run(args)
+    assert result["reranker"]["ref"] == trained.info.ref and result["rerank_depth"] == 5
+    assert result["ndcg_at_10"]["hybrid_rerank"] is not None
+    # reranking reorders only the top 5 of the same hybrid list, so recall@100 cannot change
+    assert result["recall_at_100"]["hybrid_rerank"] == result["recall_at_100"]["hybrid"]
+    assert result["rerank_ms_per_100"] > 0 and result["rerank_latency_model"] == trained.info.ref
