@@ -3,7 +3,7 @@
 Embeds every consumer's golden set with the default model (cached: the second run takes seconds), searches it
 exactly, evaluates every consumer against its targets, prints the table and writes a JSON report into the data
 directory. With the default model it then compares v1 (MiniLM) with v2 (mpnet) on every consumer: the per-consumer
-A/B gate of `workbench compare` (mpnet embeds SciFact once, 10-20 minutes on 2 cores; cached afterwards).
+A/B gate of `workbench compare` (mpnet embeds SciFact once, about an hour on 2 cores; cached and resumable).
 Evaluations and the comparison are logged to MLflow unless `--no-track`.
 """
 from __future__ import annotations
@@ -76,24 +76,27 @@ def demo(args) -> int:
         "consumers": [ev.to_dict() for ev in evaluations],
         "all_passed": all(ev.passed for ev in evaluations),
     }
-    comparison = None
-    if candidate:
-        say(f"comparing {model.id} (v1) with {candidate} on {len(consumers)} consumers; the first run embeds the "
-            f"golden sets with {candidate} (cached afterwards)")
-        comparison = run_comparison(model.id, candidate, consumers, tracker)
-        report["comparison"] = comparison["data"]
-        report["seconds"] = round(time.perf_counter() - started, 2)
     out_dir = get_settings().reports_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"demo-{model.id}.json"
     path.write_text(json.dumps(report, indent=2))
+    if not args.json:
+        # The v1 table first: the comparison may have to embed the golden sets with v2, which takes long.
+        print(f"\nModel {model.version} ({model.dim}-d), exact search; golden sets from real judgments\n")
+        print(format_table(["consumer", "metric", "value", "target", "result"], consumer_rows(evaluations)),
+              flush=True)
+    if candidate:
+        say(f"comparing {model.id} (v1) with {candidate} on {len(consumers)} consumers; the first run embeds the "
+            f"golden sets with {candidate} (about an hour for mpnet on 2 cores; resumable, cached afterwards)")
+        comparison = run_comparison(model.id, candidate, consumers, tracker)
+        report["comparison"] = comparison["data"]
+        report["seconds"] = round(time.perf_counter() - started, 2)
+        path.write_text(json.dumps(report, indent=2))
+        if not args.json:
+            print(f"\n{model.id} (v1) vs {candidate} (v2): per-consumer A/B gate\n")
+            print(comparison["report"].to_table())
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"\nModel {model.version} ({model.dim}-d), exact search; golden sets from real judgments\n")
-        print(format_table(["consumer", "metric", "value", "target", "result"], consumer_rows(evaluations)))
-        if comparison:
-            print(f"\n{model.id} (v1) vs {candidate} (v2): per-consumer A/B gate\n")
-            print(comparison["report"].to_table())
         print(f"\nReport: {path}  ({report['seconds']} s)")
     return 0
