@@ -43,7 +43,7 @@ def test_trained_reranker_reloads_offline_and_scores_deterministically(trained):
     assert np.array_equal(a, first.score("insulin and diabetes", PASSAGES))
     assert np.array_equal(a, again.score("insulin and diabetes", PASSAGES))
     assert first.max_length == TINY.max_length  # scoring uses the training length from the card
-    assert load_reranker("tiny").path == trained.info.path
+    assert load_reranker(trained.info.ref).path == trained.info.path
 
 
 def test_cli_lists_registered_rerankers(trained, capsys):
@@ -111,7 +111,7 @@ def test_hybrid_benchmark_reranks_with_a_registered_reranker(trained):
     from experiments.benchmarks import hybrid
 
     args = argparse.Namespace(golden="scifact-test", model="static-64", consumer="search", fusion=None,
-                              candidates=100, reranker="tiny", rerank_depth=5, no_rerank=False,
+                              candidates=100, reranker=trained.info.ref, rerank_depth=5, no_rerank=False,
                               train_if_missing=False, max_queries=4, qps_repeats=1, latency_samples=1)
     result = hybrid.run(args)
     assert result["reranker"]["ref"] == trained.info.ref and result["rerank_depth"] == 5
