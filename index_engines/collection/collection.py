@@ -52,10 +52,10 @@ from .ids import IdMap, check_keys, shard_of
 from .items import as_items, check_model_version, check_text, item_vectors, unit_rows
 from .locks import DirectoryLock, RWLock
 from .manifest import METRICS, CollectionConfig, Manifest, read_manifest, write_manifest
-from .payload import PayloadStore, check_tenant
+from .payload import PayloadStore, check_schema, check_tenant
 from .routing import QueryPlan, RoutingPolicy, merge_top_k, search_segment
 from .segments import Segment, read_segment
-from .wal import WriteAheadLog
+from .wal import FSYNC_POLICIES, WriteAheadLog
 
 log = logging.getLogger(__name__)
 WAL_DIR = "wal"
@@ -109,7 +109,12 @@ class Collection(maintenance.Maintenance):
             raise CollectionError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
         if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 256:
             raise CollectionError(f"shards must be an integer in 1..256, got {shards!r}")
-        for name, value in (("seal_items", seal_items), ("max_segments", max_segments)):
+        if fsync not in FSYNC_POLICIES:
+            raise CollectionError(f"unknown fsync policy {fsync!r}; valid policies: {', '.join(FSYNC_POLICIES)}")
+        if not isinstance(fsync_interval_s, (int, float)) or not fsync_interval_s > 0:
+            raise CollectionError(f"fsync_interval_s must be a positive number of seconds, got {fsync_interval_s!r}")
+        for name, value in (("seal_items", seal_items), ("max_segments", max_segments),
+                            ("max_payload_bytes", max_payload_bytes)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise CollectionError(f"{name} must be a positive integer, got {value!r}")
         for name, value in (("rebuild_tombstone_rate", rebuild_tombstone_rate),
@@ -128,11 +133,9 @@ class Collection(maintenance.Maintenance):
             fsync_interval_s=fsync_interval_s, max_payload_bytes=max_payload_bytes, default_tenant=default_tenant,
             rebuild_tombstone_rate=rebuild_tombstone_rate, rebuild_recall_drop=rebuild_recall_drop,
             max_segments=max_segments, routing=dict(routing or {}))
-        PayloadStore(payload_schema)  # validates the schema
+        schema = check_schema(payload_schema)
         path.mkdir(parents=True, exist_ok=True)
-        from .payload import check_schema
-
-        write_manifest(path, Manifest(config=config, schema=check_schema(payload_schema)))
+        write_manifest(path, Manifest(config=config, schema=schema))
         return cls.open(path, secondary=secondary, background=background)
 
     @classmethod
@@ -176,6 +179,7 @@ class Collection(maintenance.Maintenance):
         self._applied_lsn = manifest.applied_lsn  # checkpoint: reflected in persisted segments
         self._last_lsn = manifest.applied_lsn  # last record applied in memory
         self._next_row = manifest.next_row
+        self._persisted_next_row = manifest.next_row  # rows below it are in persisted segments (or dead)
         self._next_segment = manifest.next_segment
         self._pool = ThreadPoolExecutor(cfg.shards, thread_name_prefix="shard") if cfg.shards > 1 else None
         self._init_maintenance()

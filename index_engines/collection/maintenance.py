@@ -295,7 +295,7 @@ class Maintenance:
         tombs = [(r, lsn) for s in persisted for r, lsn in s.dead.items() if lsn <= self._applied_lsn]
         self._generation += 1
         m = Manifest(config=self._manifest.config, applied_lsn=self._applied_lsn,
-                     next_row=getattr(self, "_persisted_next_row", self._manifest.next_row),
+                     next_row=self._persisted_next_row,
                      next_segment=self._next_segment, generation=self._generation,
                      segments=[SegmentEntry(s.id, s.shard, len(s), s.ann is not None, s.recall_baseline)
                                for s in persisted],

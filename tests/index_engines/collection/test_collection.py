@@ -173,6 +173,7 @@ def test_closed_and_missing_collections(tmp_path, make_collection):
 def test_bad_configuration(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         Collection.create(tmp_path / "c", **{"model": "static-64", **kwargs})
+    assert not (tmp_path / "c" / "manifest.json").exists()  # nothing half-created
 
 
 def test_shards_split_items_and_answer_together(make_collection):
