@@ -14,13 +14,13 @@ candidate list runs through disallowed regions and recall collapses near 1% sele
 | `filtered_graph` | in between (none at 100k items with the defaults;   | ANN walk restricted to the allowed rows      |
 |                  | 0.4%..4% at 1M)                                     | (hnswlib `filter=`, faiss `IDSelector`)      |
 
-Why these thresholds (measured on 100k MiniLM vectors, hnsw M=16, ef=128, one query per call, docs/BENCHMARKS.md):
-an exact scan costs about 0.5 ms per 1,000 allowed rows, a post-filter about 1.5 ms at 10% and 2.4 ms at 4%
-(k' = 500), unfiltered ANN 0.9 ms; exact and post-filtering cross near 4,000 items = 4%. In-graph filtering was
-slower than both at every selectivity measured (hnswlib calls a Python predicate per candidate: 13 ms at 10%;
-faiss's bitmap is fast but its walk loses recall: 0.84 at 10% and 0.58 at 1% with ef=64), so it only serves the
-band where an exact scan is too large and k / selectivity too deep; with the faiss backend raise
-`graph_ef_floor` (ef=256 gave 0.97 recall at 10%).
+Why these thresholds (100k MiniLM vectors, hnsw M=16, ef=128, one query per call; docs/BENCHMARKS.md): an exact
+scan costs about 0.5 ms per 1,000 allowed rows; a routed post-filter 1.0 ms (p50) at 10% and 2.4 ms at 4%
+(k' = 500); unfiltered ANN 0.6 ms. Exact scans and post-filtering cross near 4,000 items = 4%. In-graph filtering
+was slower or worse at every selectivity measured (hnswlib calls a Python predicate per candidate: 4.6 ms at 10%,
+26 ms at 1%; faiss's bitmap walk is fast but loses recall: 0.93 at 10%, 0.61 at 1% with ef=128), so it only
+serves the band where an exact scan is too large and k / selectivity too deep (none at 100k items; 0.4%..4% at
+1M); with the faiss backend raise `graph_ef_floor` there.
 
 Whatever the route, a segment that yields fewer than min(k, its allowed items) results is re-searched exactly, so
 a query never returns fewer than k results when k allowed items exist. Segments still growing (or sealed but not
