@@ -177,41 +177,38 @@ class SentencePair:
     label: float  # MRPC: 1 paraphrase / 0 not; STS: similarity 0-5
 
 
+def _iter_tab_fields(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line number, tab-separated fields) of each non-blank line (sentences contain spaces, so tabs only)."""
+    with _open_text(path) as f:
+        for line_no, line in enumerate(f, 1):
+            if line.strip():
+                yield line_no, line.rstrip("\n").split("\t")
+
+
 def load_mrpc(path: Path) -> list[SentencePair]:
     path = Path(path)
     pairs = []
-    with _open_text(path) as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) != 5:
-                raise DataFormatError(path, line_no, f"expected 5 tab-separated fields (label id1 id2 s1 s2), "
-                                                     f"found {len(parts)}")
-            label, id1, id2, s1, s2 = parts
-            if label not in ("0", "1"):
-                raise DataFormatError(path, line_no, f"label must be 0 or 1, found {label!r}")
-            pairs.append(SentencePair(id1, id2, s1, s2, float(label)))
+    for line_no, parts in _iter_tab_fields(path):
+        if len(parts) != 5:
+            raise DataFormatError(path, line_no, f"expected 5 tab-separated fields (label id1 id2 s1 s2), "
+                                                 f"found {len(parts)}")
+        label, id1, id2, s1, s2 = parts
+        if label not in ("0", "1"):
+            raise DataFormatError(path, line_no, f"label must be 0 or 1, found {label!r}")
+        pairs.append(SentencePair(id1, id2, s1, s2, float(label)))
     return pairs
 
 
 def load_sts(path: Path) -> list[SentencePair]:
     path = Path(path)
     pairs = []
-    with _open_text(path) as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) < 7:
-                raise DataFormatError(path, line_no, f"expected at least 7 tab-separated fields "
-                                                     f"(genre file year id score s1 s2), found {len(parts)}")
-            try:
-                score = float(parts[4])
-            except ValueError:
-                raise DataFormatError(path, line_no, f"score {parts[4]!r} is not a number") from None
-            pair_id = f"{parts[1]}-{parts[2]}-{parts[3]}"
-            pairs.append(SentencePair(f"{pair_id}-a", f"{pair_id}-b", parts[5], parts[6], score))
+    for line_no, parts in _iter_tab_fields(path):
+        if len(parts) < 7:
+            raise DataFormatError(path, line_no, f"expected at least 7 tab-separated fields "
+                                                 f"(genre file year id score s1 s2), found {len(parts)}")
+        score = _parse_number(path, line_no, parts[4], float, "score")
+        pair_id = f"{parts[1]}-{parts[2]}-{parts[3]}"
+        pairs.append(SentencePair(f"{pair_id}-a", f"{pair_id}-b", parts[5], parts[6], score))
     return pairs
 
 
