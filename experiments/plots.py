@@ -64,10 +64,9 @@ def drift_histogram(drift):
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.hist(drift.values, bins=40, range=(min(0.0, float(drift.values.min())), 1.0), color="#4c72b0",
             edgecolor="white")
-    for x, label in ((BACKFILL_BELOW, "full backfill below"), (INCREMENTAL_ABOVE, "incremental above")):
-        ax.axvline(x, color="grey", ls="--", lw=1)
-        ax.text(x, ax.get_ylim()[1] * 0.95, f" {label} {x}", fontsize=7, va="top")
-    ax.axvline(drift.score, color="#c44e52", lw=1.5, label=f"mean {drift.score:.3f}: {drift.classification}")
+    ax.axvline(BACKFILL_BELOW, color="#c44e52", ls="--", lw=1, label=f"full backfill below {BACKFILL_BELOW}")
+    ax.axvline(INCREMENTAL_ABOVE, color="#55a868", ls="--", lw=1, label=f"incremental above {INCREMENTAL_ABOVE}")
+    ax.axvline(drift.score, color="black", lw=1.5, label=f"mean {drift.score:.3f}: {drift.classification}")
     ax.set_xlabel(f"{drift.measure} per canary (n={drift.n})")
     ax.set_title(f"{drift.from_model['model']} -> {drift.to_model['model']}", fontsize=10)
     ax.legend(fontsize=8)

@@ -54,6 +54,8 @@ def _cross_model(args, tracker) -> int:
     print(f"\nClassification by mean {drift.measure}{note}: {drift.score:.4f} -> {drift.classification.upper()} "
           f"(incremental > 0.95, full backfill < 0.80)")
     print(f"Report: {data['report_path']}; plot: {figure}")
+    if "mlflow_run_id" in data:
+        print(f"MLflow run {data['mlflow_run_id']} in {data['mlflow_tracking_uri']}")
     return 0
 
 
