@@ -160,11 +160,13 @@ def load_trec_run(path: Path) -> Run:
 
 
 def write_trec_run(run: Run, path: Path, tag: str = "workbench") -> None:
+    """Ranks in the order trec_eval (and `golden_sets.metrics`) reads the scores, ties included."""
+    from .metrics import rank_documents
+
     with open(path, "w", encoding="utf-8") as f:
         for qid, docs in run.items():
-            ranked = sorted(docs.items(), key=lambda kv: (-kv[1], kv[0]))
-            for rank, (docid, score) in enumerate(ranked, 1):
-                f.write(f"{qid} Q0 {docid} {rank} {score!r} {tag}\n")
+            for rank, docid in enumerate(rank_documents(docs), 1):
+                f.write(f"{qid} Q0 {docid} {rank} {docs[docid]!r} {tag}\n")
 
 
 # ------------------------------------------------------------------------------------------- sentence pairs
