@@ -133,7 +133,7 @@ class ShardedEngine:
         # Bad input is the caller's error, raised here once rather than turned into failed shards.
         q = check_vectors(queries, self.dim, "queries")
         k = check_k(k)
-        qp = self.shards[0].query_spec.resolve(params, self.engine_name)
+        qp = self.shards[0].query_spec.resolve_shared(params, self.engine_name)
         allow = None if allow is None else as_id_array(allow)
         timeout = self.timeout if timeout is None else timeout
         budget = None if timeout is None else timeout * max(len(q), 1)

@@ -107,7 +107,8 @@ class ApproximateEngine(Engine):
             return self._exact_search(queries, k, allowed)
         use_rescore = self._raw is not None and qp["rescore"]
         fetch = k * qp["oversample"] if use_rescore else k
-        found = self._index_search(self.to_index_space(queries), fetch, qp, allowed)
+        found = self._index_search(queries if self.index_dim == self.dim else self.to_index_space(queries), fetch,
+                                   qp, allowed)
         if found is None:
             return self._exact_search(queries, k, allowed)
         if not use_rescore:

@@ -7,6 +7,7 @@ is built on the first D' dimensions and raw vectors rescore the candidates on al
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import faiss
@@ -14,10 +15,12 @@ import hnswlib
 import numpy as np
 
 from .approximate import COMMON_BUILD, COMMON_QUERY, RAW_CHOICES, ApproximateEngine
+from .base import SearchResult
 from .faiss_util import ParamsCache, build_threads, index_bytes, omp_threads
 from .params import Param
 
 BACKENDS = ("hnswlib", "faiss")
+_F32 = np.dtype(np.float32)
 INDEX_FILE = "hnsw.bin"
 GROWTH = 1.25  # hnswlib capacity grows by this factor when an add overflows it
 
@@ -51,6 +54,9 @@ class HnswEngine(ApproximateEngine):
         self._faiss = self.build_params["backend"] == "faiss"
         self._params = ParamsCache(hnsw_params)
         self._ef = None  # the ef last set on the hnswlib index
+        # The plain case (hnswlib, no raw store, no truncation) searches the graph and nothing else; `search` takes
+        # a short path for it. True once the index exists.
+        self._plain = False
 
     # ------------------------------------------------------------------------------------------ build
     def _new_index(self, capacity: int):
@@ -72,12 +78,57 @@ class HnswEngine(ApproximateEngine):
             with omp_threads(threads):
                 self._index.add(vectors)
             return
+        self._plain = self._is_plain()
         need = start + len(vectors)
         if need > self._index.get_max_elements():
             self._index.resize_index(max(need, int(self._index.get_max_elements() * GROWTH)))
         self._index.add_items(vectors, np.arange(start, need), num_threads=threads)
 
+    def _is_plain(self) -> bool:
+        return not self._faiss and self._raw is None and self.index_dim == self.dim and self._index is not None
+
     # ------------------------------------------------------------------------------------------ search
+    def search(self, queries, k: int, params=None, allow=None) -> SearchResult:
+        """`Engine.search`, with a short path for one query in the plain hnswlib case without an allow-list: the
+        same answer and the same errors (tests compare the two) in fewer interpreted steps. At 100k vectors a graph
+        walk takes ~200 us and leaves the CPU caches cold, so each Python call after it costs ~2 us and each numpy
+        call ~5 us (measured): the general path's layers cost ~35 us per single query, this one ~15 us."""
+        if (allow is None and self._plain and type(k) is int and 0 < k <= len(self._ids)
+                and type(queries) is np.ndarray and queries.shape == (1, self.dim) and queries.dtype is _F32
+                and queries.flags.c_contiguous):
+            try:
+                qp = self.query_spec.cached(params)
+            except (TypeError, AttributeError):  # unhashable or not a mapping: the general path explains
+                qp = None
+            if qp is not None and qp["oversample"] == 1:
+                answer = self._search_one(queries, k, qp)
+                if answer is not None:
+                    return answer
+        return super().search(queries, k, params, allow)
+
+    def _search_one(self, query: np.ndarray, k: int, qp: dict) -> SearchResult | None:
+        """One float32 (1, dim) query on the graph; None when the general path must answer (hnswlib found fewer
+        than k, or the query is not finite)."""
+        if self._ef != qp["ef"]:
+            self._index.set_ef(qp["ef"])
+            self._ef = qp["ef"]
+        try:
+            labels, distances = self._index.knn_query(query, k, qp["threads"])
+        except RuntimeError:
+            return None
+        scores = np.subtract(1.0, distances, out=distances)
+        row = scores.tolist()[0]
+        # The query's finiteness is checked on its scores, which are all NaN or infinite if it has a NaN or
+        # infinite value (IEEE arithmetic; a graph walk on such a query ends, it just finds nothing useful); the
+        # general path then raises the usual error. hnswlib returns full rows by increasing distance, so the row
+        # is in final order unless two scores tie (then `_finish` orders the tie by id).
+        if not math.isfinite(sum(row)):
+            return None
+        positions = labels.view(np.int64)
+        if len(set(row)) < k:
+            return self._finish(scores, positions, k)
+        return SearchResult(positions if self._ids_are_positions else self._ids[positions], scores)
+
     def _index_search(self, queries, k, qp, allowed):
         n = len(self._ids) if allowed is None else len(allowed)
         k = min(k, n)
@@ -92,10 +143,11 @@ class HnswEngine(ApproximateEngine):
             self._ef = qp["ef"]
         filter_fn = None if allowed is None else set(allowed.tolist()).__contains__
         try:
-            labels, distances = index.knn_query(queries, k=k, num_threads=qp["threads"], filter=filter_fn)
+            labels, distances = index.knn_query(queries, k, qp["threads"], filter_fn)
         except RuntimeError:  # hnswlib found fewer than k allowed neighbours: scan the allowed vectors exactly
             return None
-        return 1.0 - distances, labels.view(np.int64)  # labels are positions < 2**63: same bits
+        # Inner-product "distance" is 1 - score; converted in place (no new array on the per-query path).
+        return np.subtract(1.0, distances, out=distances), labels.view(np.int64)  # positions < 2**63: same bits
 
     def _stored_vectors(self, positions: np.ndarray) -> np.ndarray:
         if len(positions) == 0:
@@ -124,6 +176,7 @@ class HnswEngine(ApproximateEngine):
         self._index = hnswlib.Index(space="ip", dim=self.index_dim)
         self._index.load_index(str(path), max_elements=max(len(self._ids), 1))
         self._ef = None
+        self._plain = self._is_plain()
 
     def _memory_bytes(self) -> int:
         if self._index is None:

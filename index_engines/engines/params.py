@@ -81,14 +81,24 @@ class ParamSpec:
 
     def resolve(self, given: Mapping | None, engine: str) -> dict:
         """Defaults overridden by `given`; unknown names and bad values raise ValueError naming the valid ones."""
-        given = dict(given or {})
-        try:  # searches repeat the same few settings: validate each once
-            key = tuple(sorted(given.items()))
-            hit = self._cache.get(key)
-        except TypeError:  # an unhashable value: validate (and fail) below
+        return dict(self.resolve_shared(given, engine))
+
+    def cached(self, given: Mapping | None) -> dict | None:
+        """The resolved settings for `given` if they were resolved before, else None (TypeError or AttributeError
+        if `given` is not a mapping of hashable values). Searches repeat the same few settings."""
+        return self._cache.get(tuple(given.items()) if given else ())
+
+    def resolve_shared(self, given: Mapping | None, engine: str) -> dict:
+        """`resolve` for the per-query path: the same settings come back as the same cached dict, which the
+        caller must not modify (validating and copying a dict on every single-vector query is measurable)."""
+        try:
+            hit = self.cached(given)
+            key = tuple(given.items()) if given else ()
+        except (TypeError, AttributeError):  # an unhashable value or not a mapping: validate (and fail) below
             key, hit = None, None
         if hit is not None:
-            return dict(hit)
+            return hit
+        given = dict(given or {})
         unknown = sorted(set(given) - set(self._by_name))
         if unknown:
             raise ValueError(f"unknown {self.kind} parameter {unknown[0]!r} for engine {engine!r}; valid "
@@ -97,7 +107,7 @@ class ParamSpec:
         for name, value in given.items():
             out[name] = self._by_name[name].check(value, self.kind, engine)
         if key is not None and len(self._cache) < 256:
-            self._cache[key] = dict(out)
+            self._cache[key] = out
         return out
 
     def describe(self) -> dict:
