@@ -106,6 +106,15 @@ class HnswEngine(ApproximateEngine):
                     return answer
         return super().search(queries, k, params, allow)
 
+    def search_checked(self, queries, k, qp, allow_ids) -> SearchResult:
+        """The sharded fan-out's entry (input validated once for all shards): one query takes the short path too."""
+        if allow_ids is None and self._plain and len(queries) == 1 and qp["oversample"] == 1 and \
+                k <= len(self._ids):
+            answer = self._search_one(queries, k, qp)
+            if answer is not None:
+                return answer
+        return super().search_checked(queries, k, qp, allow_ids)
+
     def _search_one(self, query: np.ndarray, k: int, qp: dict) -> SearchResult | None:
         """One float32 (1, dim) query on the graph; None when the general path must answer (hnswlib found fewer
         than k, or the query is not finite)."""

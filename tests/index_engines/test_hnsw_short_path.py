@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 
 from index_engines.engines import Engine, load_engine, make_engine
+from index_engines.engines.base import check_vectors
 from index_engines.engines.hnsw import HnswEngine
 
 
 def _general(engine, query, k, params):
-    """The general path of the same engine (the base class's search, skipping the override)."""
-    return Engine.search(engine, query, k, params)
+    """The general path of the same engine (the base class's search_checked, skipping both overrides)."""
+    q = check_vectors(query, engine.dim, "queries")
+    return Engine.search_checked(engine, q, k, engine.query_spec.resolve(params, engine.name), None)
 
 
 @pytest.fixture
@@ -68,10 +70,13 @@ def test_other_cases_take_the_general_path(minilm, spy):
     engine = make_engine("hnsw", 384, build_threads=1)
     engine.add(minilm[0][:200], np.arange(200))
     engine.search(minilm[1][:5], 5)  # a batch
-    engine.search(minilm[1][0], 5)  # one vector given as 1-D
     engine.search(minilm[1][:1], 5, allow=np.arange(100))  # an allow-list
     engine.search(minilm[1][:1], 500)  # k above the count: padding
     assert spy == []
+    # One vector given as 1-D is validated (and reshaped) by the general path, then answered by the short one.
+    one = engine.search(minilm[1][0], 5)
+    assert spy == [True]
+    np.testing.assert_array_equal(one.ids, _general(engine, minilm[1][:1], 5, None).ids)
     with pytest.raises(ValueError, match="unknown query parameter 'efs'"):
         engine.search(minilm[1][:1], 5, {"efs": 10})
     with pytest.raises(ValueError, match="needs raw vectors"):
