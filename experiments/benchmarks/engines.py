@@ -24,6 +24,7 @@ DESCRIPTION = "index engines vs exact search and raw hnswlib/faiss: recall, QPS,
 
 HNSW_BUILD = {"M": 16, "ef_construction": 200}
 EF_GRID = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
+NPROBE_GRID = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
 # (label, engine, build parameters, query grid)
 CONFIGS = [
     ("hnsw", "hnsw", dict(HNSW_BUILD), [{"ef": ef} for ef in EF_GRID]),
@@ -203,40 +204,75 @@ def faiss_wrapper_overhead(ours, queries, k, ef) -> dict:
     return {"ef": ef, "ours_qps": qps["ours"], "faiss_qps": qps["faiss"], "ratio": qps["ours"] / qps["faiss"]}
 
 
-def sharding(base, ids, queries, truth, k, single, single_ef, single_recall, threads, flat1) -> dict:
-    """S=4 vs S=1 hnsw at equal recall (the lowest S=4 ef whose recall reaches S=1's), and S=4 vs S=1 flat."""
+def lowest_reaching(recall_at, grid: list[int], target: float) -> tuple[int | None, float | None]:
+    """The smallest knob value (ef, nprobe) whose recall reaches `target`: the first grid value that does, then
+    a bisection over the integers down to the grid value before it (recall grows with the knob)."""
+    below = 0
+    for value in grid:
+        recall = recall_at(value)
+        if recall >= target:
+            lo, hi, best = below + 1, value - 1, (value, recall)
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                r = recall_at(mid)
+                if r >= target:
+                    best, hi = (mid, r), mid - 1
+                else:
+                    lo = mid + 1
+            return best
+        below = value
+    return None, None
+
+
+def shard_ratios(single, single_params, sharded, pooled, sharded_params, queries, k, batch) -> dict:
+    """S=4 vs S=1 timed side by side: single queries on one thread (the fan-out in the calling thread), and
+    batches of `batch` queries with S=4 fanned out on two threads vs S=1 on one (and on two, for scale)."""
+    one = paired_qps({"s1": lambda q: single.search(q, k, single_params),
+                      "s4": lambda q: sharded.search(q, k, sharded_params)}, queries)
+    two = {**single_params, "threads": 2}
+    many = paired_qps({"s1_1thread": lambda q: single.search(q, k, single_params),
+                       "s1_2threads": lambda q: single.search(q, k, two),
+                       "s4_2threads": lambda q: pooled.search(q, k, sharded_params)}, queries, block=1, batch=batch)
+    return {"qps_single": one, "qps_batch": many, "single_thread_ratio": one["s4"] / one["s1"],
+            "two_thread_speedup": many["s4_2threads"] / many["s1_1thread"],
+            "s1_two_thread_speedup": many["s1_2threads"] / many["s1_1thread"]}
+
+
+def sharding(base, ids, queries, truth, k, built: dict, threads, flat1) -> dict:
+    """S=4 vs S=1 at equal recall for `hnsw` (a graph: every shard is walked in full) and `ivfpq` (a scan: the
+    work splits), and for `flat` (exact, so equal recall by construction: the fan-out and merge overhead alone).
+    S=4 gets the lowest knob (ef, nprobe) whose recall reaches S=1's at its reported operating point."""
     from index_engines.sharding import ShardedEngine
 
+    dim = base.shape[1]
     out = {"shards": SHARDS}
-    with ShardedEngine("hnsw", base.shape[1], SHARDS, workers=0, build_threads=threads, **HNSW_BUILD) as seq, \
-            ShardedEngine("hnsw", base.shape[1], SHARDS, workers=2) as pooled:
-        start = time.perf_counter()
-        seq.add(base, ids)
-        out["build_seconds"] = time.perf_counter() - start
-        pooled.shards = seq.shards  # the same four indexes behind a two-thread fan-out
-        ef4, recall4 = None, None
-        for ef in EF_GRID:
-            recall4 = truth.report(seq.search(queries, k, {"ef": ef, "threads": 2}).ids).mean
-            if recall4 >= single_recall:
-                ef4 = ef
-                break
-        if ef4 is None:
-            return {**out, "error": f"S={SHARDS} never reached recall {single_recall:.4f} on the ef grid"}
-        p1, p4 = {"ef": single_ef}, {"ef": ef4}
-        single_qps = paired_qps({"s1": lambda q: single.search(q, k, p1), "s4": lambda q: seq.search(q, k, p4)},
-                                queries)
-        batch = paired_qps({"s1_1thread": lambda q: single.search(q, k, p1),
-                            "s1_2threads": lambda q: single.search(q, k, {**p1, "threads": 2}),
-                            "s4_2threads": lambda q: pooled.search(q, k, p4)}, queries, block=1, batch=100)
-    out.update({"s1_ef": single_ef, "s1_recall": single_recall, "s4_ef": ef4, "s4_recall": recall4,
-                "qps_single": single_qps, "qps_batch": batch,
-                "single_thread_ratio": single_qps["s4"] / single_qps["s1"],
-                "two_thread_speedup": batch["s4_2threads"] / batch["s1_1thread"],
-                "s1_two_thread_speedup": batch["s1_2threads"] / batch["s1_1thread"]})
-    # Flat (exact, so equal recall by construction): the scan splits evenly, which isolates fan-out overhead.
+    for label, knob, grid in (("hnsw", "ef", EF_GRID), ("ivfpq", "nprobe", NPROBE_GRID)):
+        single, best = built[label]
+        if best is None:
+            out[label] = {"error": f"S=1 {label} never reached the target recall"}
+            continue
+        single_params = best["params"]
+        build_params = {key: v for key, v in single.build_params.items() if key != "build_threads"}
+        with ShardedEngine(label, dim, SHARDS, workers=0, build_threads=threads, **build_params) as seq, \
+                ShardedEngine(label, dim, SHARDS, workers=2, **build_params) as pooled:
+            start = time.perf_counter()
+            seq.add(base, ids)
+            row = {"build_seconds": time.perf_counter() - start, "s1_params": single_params,
+                   "s1_recall": best["recall"]}
+            pooled.shards = seq.shards  # the same four indexes behind a two-thread fan-out
+            value, recall4 = lowest_reaching(
+                lambda v: truth.report(seq.search(queries, k, {**single_params, knob: v, "threads": 2}).ids).mean,
+                grid, best["recall"])
+            if value is None:
+                out[label] = {**row, "error": f"S={SHARDS} never reached recall {best['recall']:.4f} on the grid"}
+                continue
+            params4 = {**single_params, knob: value}
+            row.update({"s4_params": params4, "s4_recall": recall4})
+            row.update(shard_ratios(single, single_params, seq, pooled, params4, queries, k, batch=100))
+        out[label] = row
+    # Flat: the scan splits evenly, which isolates fan-out overhead.
     sample = queries[:200]
-    with ShardedEngine("flat", base.shape[1], SHARDS, workers=0) as fseq, \
-            ShardedEngine("flat", base.shape[1], SHARDS, workers=2) as fpool:
+    with ShardedEngine("flat", dim, SHARDS, workers=0) as fseq, ShardedEngine("flat", dim, SHARDS, workers=2) as fpool:
         fseq.add(base, ids)
         fpool.shards = fseq.shards
         f_single = paired_qps({"s1": lambda q: flat1.search(q, k), "s4": lambda q: fseq.search(q, k)}, sample,
@@ -343,10 +379,11 @@ def run(args) -> dict:
         result["quantized_recall_at_10"] = None if best is None else best["recall"]
         result["quantized_memory_ratio"] = qbytes / hnsw_bytes
         log.info("sharding: S=%d vs S=1", SHARDS)
-        shard = sharding(base, ids, queries, truth, k, hnsw, ef, versus["ours_recall"], threads, oracle)
+        shard = sharding(base, ids, queries, truth, k, built, threads, oracle)
         result["sharding"] = shard
-        result["shard4_single_thread_ratio"] = shard.get("single_thread_ratio")
-        result["shard4_two_thread_speedup"] = shard.get("two_thread_speedup")
+        # The headline is hnsw, the default engine (ivfpq and flat are reported beside it).
+        result["shard4_single_thread_ratio"] = shard["hnsw"].get("single_thread_ratio")
+        result["shard4_two_thread_speedup"] = shard["hnsw"].get("two_thread_speedup")
         log.info("Matryoshka truncation")
         result["truncation"] = truncation(base, ids, queries, truth, k, oracle, threads)
     result["report_files"] = write_reports(result, plot=not args.no_plot)
@@ -432,15 +469,17 @@ def render(result: dict) -> str:
               f"hnsw-faiss vs the same faiss index called directly (ef={f['ef']}): ratio {f['ratio']:.3f}",
               f"quantized ({result['quantized_engine']}): recall {fmt(result['quantized_recall_at_10'], '.4f')}, "
               f"memory {result['quantized_memory_ratio']:.3f} of hnsw float32"]
-    if "error" in s:
-        lines.append(f"sharding: {s['error']}")
-    else:
-        lines.append(f"sharding hnsw S={s['shards']} (ef {s['s4_ef']}, recall {s['s4_recall']:.4f}) vs S=1 (ef "
-                     f"{s['s1_ef']}, recall {s['s1_recall']:.4f}): single query 1 thread {s['single_thread_ratio']:.2f}x,"
-                     f" batches of 100 on 2 threads {s['two_thread_speedup']:.2f}x (S=1 on 2 threads: "
-                     f"{s['s1_two_thread_speedup']:.2f}x)")
-        lines.append(f"sharding flat S={s['shards']} vs S=1: single query 1 thread {s['flat']['single_thread_ratio']:.2f}x,"
-                     f" batches of 20 on 2 threads {s['flat']['two_thread_speedup']:.2f}x")
+    for label in ("hnsw", "ivfpq"):
+        row = s[label]
+        if "error" in row:
+            lines.append(f"sharding {label}: {row['error']}")
+            continue
+        lines.append(f"sharding {label} S={s['shards']} ({row['s4_params']}, recall {row['s4_recall']:.4f}) vs S=1 "
+                     f"({row['s1_params']}, recall {row['s1_recall']:.4f}): single query 1 thread "
+                     f"{row['single_thread_ratio']:.2f}x, batches of 100 on 2 threads {row['two_thread_speedup']:.2f}x "
+                     f"(S=1 on 2 threads: {row['s1_two_thread_speedup']:.2f}x)")
+    lines.append(f"sharding flat S={s['shards']} vs S=1: single query 1 thread {s['flat']['single_thread_ratio']:.2f}x,"
+                 f" batches of 20 on 2 threads {s['flat']['two_thread_speedup']:.2f}x")
     b = result["flat_bandwidth"]
     lines.append(f"flat scan {b['scan_gbps']:.2f} GB/s vs numpy read {b['numpy_read_gbps']:.2f} GB/s: ratio "
                  f"{result['flat_bandwidth_ratio']:.2f}")

@@ -59,3 +59,16 @@ def test_pareto_front_keeps_only_unbeaten_settings():
     points = [{"recall": 0.90, "qps": 100}, {"recall": 0.95, "qps": 80}, {"recall": 0.93, "qps": 50},
               {"recall": 0.99, "qps": 90}]
     assert bench.pareto_front(points) == [points[0], points[3]]  # 0.95@80 and 0.93@50 lose to 0.99@90
+
+
+def test_lowest_reaching_finds_the_smallest_knob_between_grid_points():
+    calls = []
+
+    def recall_at(v):  # monotone: reaches 0.95 at 37
+        calls.append(v)
+        return min(1.0, 0.9 + (v - 32) * 0.01)
+
+    assert bench.lowest_reaching(recall_at, [16, 32, 48, 64], 0.95) == (37, recall_at(37))
+    assert max(calls) == 48 and 64 not in calls
+    assert bench.lowest_reaching(lambda v: 0.5, [16, 32], 0.95) == (None, None)
+    assert bench.lowest_reaching(lambda v: 1.0, [16, 32], 0.95)[0] == 1
