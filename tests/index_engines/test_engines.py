@@ -143,6 +143,10 @@ def test_ties_are_ordered_by_id_everywhere(minilm):
         for row_ids, row_scores in zip(result.ids, result.scores):
             keys = list(zip((-row_scores).tolist(), row_ids.tolist()))
             assert keys == sorted(keys), name
+        for i in range(5):  # one query at a time (the single-query paths) gives the batch's rows
+            one = engine.search(minilm[0][i:i + 1], 9)
+            np.testing.assert_array_equal(one.ids[0], result.ids[i], err_msg=name)
+            np.testing.assert_array_equal(one.scores[0], result.scores[i], err_msg=name)
         # The query is a base vector: its three copies come first, smallest id first.
         copies = np.sort(ids[:3])
         if name == "flat":
@@ -226,12 +230,30 @@ def test_rescore_restores_the_exact_order(minilm, oracle, base_ids, dtype):
     candidates = np.concatenate([shuffled, np.full((40, 7), -1)], axis=1)
     scores, got = rescore(queries, candidates, store, 10, oracle.ids)
     truth = oracle.search(queries, 10)
+    # One query at a time takes a shorter path with the same answer, to the bit.
+    one_by_one = [rescore(queries[i:i + 1], candidates[i:i + 1], store, 10, oracle.ids) for i in range(40)]
+    np.testing.assert_array_equal(np.concatenate([s for s, _ in one_by_one]), scores)
+    np.testing.assert_array_equal(np.concatenate([p for _, p in one_by_one]), got)
     if dtype == "float32":
         np.testing.assert_array_equal(oracle.ids[got], truth.ids)
         np.testing.assert_array_equal(scores, truth.scores)
     else:  # float16 rounding may swap near-ties, never by more than its precision
         assert (oracle.ids[got] == truth.ids).mean() > 0.95
         np.testing.assert_allclose(scores, truth.scores, atol=2e-3)
+
+
+def test_rescore_of_fewer_candidates_than_k_pads(minilm):
+    from index_engines.engines.raw_store import RawVectorStore
+    from index_engines.engines.rescore import rescore
+
+    store = RawVectorStore(384)
+    store.append(minilm[0][:20])
+    keys = np.arange(20, dtype=np.int64) * 10
+    for candidates in (np.array([[4, -1, 2, -1, 7]]), np.array([[4, -1, 2, -1, 7], [1, 2, 3, -1, -1]])):
+        scores, positions = rescore(minilm[1][:len(candidates)], candidates, store, 6, keys)
+        assert sorted(positions[0, :3].tolist()) == [2, 4, 7] and (positions[0, 3:] == -1).all()
+        assert (scores[0, :3] > -np.inf).all() and (scores[0, 3:] == -np.inf).all()
+        assert scores.dtype == np.float32 and positions.dtype == np.int64
 
 
 @pytest.mark.parametrize("label", [*ALL, "flat"])
