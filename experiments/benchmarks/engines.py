@@ -29,17 +29,17 @@ NPROBE_GRID = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
 # shard returns k x oversample candidates, so S=4 may want a smaller oversample than S=1.
 SHARDED = [("hnsw", "ef", EF_GRID, [{}]),
            ("ivfpq", "nprobe", NPROBE_GRID, [{"oversample": o} for o in (4, 8, 16)])]
-# (label, engine, build parameters, query grid)
+# (label, engine, build parameters, query grid, the knob refined down to the target recall)
 CONFIGS = [
-    ("hnsw", "hnsw", dict(HNSW_BUILD), [{"ef": ef} for ef in EF_GRID]),
-    ("hnsw-faiss", "hnsw", {**HNSW_BUILD, "backend": "faiss"}, [{"ef": ef} for ef in EF_GRID]),
+    ("hnsw", "hnsw", dict(HNSW_BUILD), [{"ef": ef} for ef in EF_GRID], "ef"),
+    ("hnsw-faiss", "hnsw", {**HNSW_BUILD, "backend": "faiss"}, [{"ef": ef} for ef in EF_GRID], "ef"),
     # On MiniLM the coarse quantiser, not PQ, limits recall (oversample 8 -> 16 adds ~0.01 at a fixed nprobe):
     # the grid goes deep in nprobe.
     ("ivfpq", "ivfpq", {"pq_m": 48},
-     [{"nprobe": p, "oversample": o} for p in (16, 32, 64, 128, 256) for o in (4, 8, 16)]),
-    ("sq8", "sq8", {}, [{"oversample": o} for o in (1, 2, 4)]),
+     [{"nprobe": p, "oversample": o} for p in (16, 32, 64, 128, 256) for o in (4, 8, 16)], "nprobe"),
+    ("sq8", "sq8", {}, [{"oversample": o} for o in (1, 2, 4)], None),
     ("sq8-hnsw", "sq8", {"M": 16, "ef_construction": 200},
-     [{"ef": ef, "oversample": o} for ef in (32, 64, 128) for o in (2, 4)]),
+     [{"ef": ef, "oversample": o} for ef in (32, 64, 128) for o in (2, 4)], "ef"),
 ]
 QUANTIZED = ("ivfpq", "sq8")
 TRUNCATIONS = (192, 128, 64)
@@ -141,20 +141,35 @@ def memory_read_gbps(matrix: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------------------------------------ sweeps
-def sweep(engine, truth, queries, k, grid, target) -> tuple[list[dict], dict | None]:
+def sweep(engine, truth, queries, k, grid, target, knob=None) -> tuple[list[dict], dict | None]:
     """Every setting's recall (batched, two threads) and single-query QPS; and the fastest setting reaching
-    `target`, re-timed on every query."""
-    points = []
-    for params in grid:
+    `target`, re-timed on every query. With `knob` (ef, nprobe), the chosen setting's knob is then lowered to the
+    smallest value that still reaches `target` (bisection down to the grid value below it), so an engine is not
+    reported at a grid point that overshoots the target."""
+    def point(params, budget):
         recall = truth.report(engine.search(queries, k, {**params, "threads": 2}).ids)
-        qps = single_query_qps(lambda q: engine.search(q, k, params), queries, TIME_BUDGET)
-        points.append({"params": params, "recall": recall.mean, "ci_low": recall.ci_low, "ci_high": recall.ci_high,
-                       "qps": qps})
+        qps = single_query_qps(lambda q: engine.search(q, k, params), queries, budget)
+        return {"params": params, "recall": recall.mean, "ci_low": recall.ci_low, "ci_high": recall.ci_high,
+                "qps": qps}
+
+    points = [point(params, TIME_BUDGET) for params in grid]
     ok = [p for p in points if p["recall"] >= target]
     if not ok:
         return points, None
     best = dict(max(ok, key=lambda p: p["qps"]))
     best["qps"] = single_query_qps(lambda q: engine.search(q, k, best["params"]), queries)
+    if knob is not None:
+        value, rest = best["params"][knob], {n: v for n, v in best["params"].items() if n != knob}
+        below = max((p["params"][knob] for p in points if p["params"][knob] < value
+                     and {n: v for n, v in p["params"].items() if n != knob} == rest), default=0)
+        lowest, _ = lowest_reaching(
+            lambda v: truth.report(engine.search(queries, k, {**rest, knob: v, "threads": 2}).ids).mean,
+            [value], target, start=below)
+        if lowest is not None and lowest < value:
+            refined = point({**rest, knob: lowest}, None)
+            points.append({**refined, "refined": True})
+            if refined["qps"] > best["qps"]:
+                best = refined
     return points, best
 
 
@@ -208,10 +223,10 @@ def faiss_wrapper_overhead(ours, queries, k, ef) -> dict:
     return {"ef": ef, "ours_qps": qps["ours"], "faiss_qps": qps["faiss"], "ratio": qps["ours"] / qps["faiss"]}
 
 
-def lowest_reaching(recall_at, grid: list[int], target: float) -> tuple[int | None, float | None]:
+def lowest_reaching(recall_at, grid: list[int], target: float, start: int = 0) -> tuple[int | None, float | None]:
     """The smallest knob value (ef, nprobe) whose recall reaches `target`: the first grid value that does, then
-    a bisection over the integers down to the grid value before it (recall grows with the knob)."""
-    below = 0
+    a bisection over the integers down to the grid value before it (or `start`; recall grows with the knob)."""
+    below = start
     for value in grid:
         recall = recall_at(value)
         if recall >= target:
@@ -382,11 +397,11 @@ def run(args) -> dict:
         result["flat_bandwidth"] = {"scan_gbps": scan_gbps, "numpy_read_gbps": read_gbps}
         result["flat_bandwidth_ratio"] = scan_gbps / read_gbps
         built = {}
-        for label, engine_name, build_params, grid in CONFIGS:
+        for label, engine_name, build_params, grid, knob in CONFIGS:
             log.info("building %s on %d vectors", label, n)
             engine, seconds = build(label, engine_name, dim, base, ids, build_params, threads)
             log.info("built %s in %.1f s; sweeping %d query settings", label, seconds, len(grid))
-            points, best = sweep(engine, truth, queries, k, grid, args.target)
+            points, best = sweep(engine, truth, queries, k, grid, args.target, knob)
             result["engines"][label] = engine_row(engine, seconds, best, points, n)
             built[label] = (engine, best)
         hnsw, hnsw_best = built["hnsw"]

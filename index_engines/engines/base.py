@@ -302,8 +302,8 @@ def _full_and_strictly_sorted(scores: np.ndarray, positions: np.ndarray) -> bool
     builtins only: after a large index walk each numpy call or Python loop runs with cold caches (measured here:
     a ufunc ~20 us right after a graph walk vs ~3 us warm), so the fewer interpreted steps the better."""
     if len(positions) == 1:
-        row = scores[0].tolist()
-        return min(positions[0].tolist()) >= 0 and len(set(row)) == len(row) and row == sorted(row, reverse=True)
+        row = scores.tolist()[0]
+        return min(positions.tolist()[0]) >= 0 and len(set(row)) == len(row) and row == sorted(row, reverse=True)
     return bool(positions.min() >= 0 and (scores[:, :-1] > scores[:, 1:]).all())
 
 

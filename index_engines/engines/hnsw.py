@@ -15,12 +15,11 @@ import hnswlib
 import numpy as np
 
 from .approximate import COMMON_BUILD, COMMON_QUERY, RAW_CHOICES, ApproximateEngine
-from .base import SearchResult
+from .base import _F32, SearchResult
 from .faiss_util import ParamsCache, build_threads, index_bytes, omp_threads
 from .params import Param
 
 BACKENDS = ("hnswlib", "faiss")
-_F32 = np.dtype(np.float32)
 INDEX_FILE = "hnsw.bin"
 GROWTH = 1.25  # hnswlib capacity grows by this factor when an add overflows it
 

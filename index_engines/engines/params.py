@@ -86,14 +86,14 @@ class ParamSpec:
     def cached(self, given: Mapping | None) -> dict | None:
         """The resolved settings for `given` if they were resolved before, else None (TypeError or AttributeError
         if `given` is not a mapping of hashable values). Searches repeat the same few settings."""
-        return self._cache.get(tuple(given.items()) if given else ())
+        return self._cache.get(_cache_key(given))
 
     def resolve_shared(self, given: Mapping | None, engine: str) -> dict:
         """`resolve` for the per-query path: the same settings come back as the same cached dict, which the
         caller must not modify (validating and copying a dict on every single-vector query is measurable)."""
         try:
-            hit = self.cached(given)
-            key = tuple(given.items()) if given else ()
+            key = _cache_key(given)
+            hit = self._cache.get(key)
         except (TypeError, AttributeError):  # an unhashable value or not a mapping: validate (and fail) below
             key, hit = None, None
         if hit is not None:
@@ -112,3 +112,8 @@ class ParamSpec:
 
     def describe(self) -> dict:
         return {p.name: p.describe() for p in self.params}
+
+
+def _cache_key(given: Mapping | None) -> tuple:
+    """The settings as given (insertion order: the same call site repeats the same order)."""
+    return tuple(given.items()) if given else ()

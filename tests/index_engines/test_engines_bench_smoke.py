@@ -70,5 +70,6 @@ def test_lowest_reaching_finds_the_smallest_knob_between_grid_points():
 
     assert bench.lowest_reaching(recall_at, [16, 32, 48, 64], 0.95) == (37, recall_at(37))
     assert max(calls) == 48 and 64 not in calls
+    assert bench.lowest_reaching(recall_at, [48], 0.95, start=32) == (37, recall_at(37))
     assert bench.lowest_reaching(lambda v: 0.5, [16, 32], 0.95) == (None, None)
     assert bench.lowest_reaching(lambda v: 1.0, [16, 32], 0.95)[0] == 1
