@@ -392,7 +392,8 @@ def run(args) -> dict:
         flat_qps = single_query_qps(lambda q: oracle.search(q, k), queries, budget=20.0)
         scan_gbps = flat_qps * base.nbytes / 1e9
         read_gbps = memory_read_gbps(base)
-        result["engines"]["flat"] = {"recall_at_10": 1.0, "qps": flat_qps, "bytes_per_vector": oracle.memory_bytes() / n,
+        result["engines"]["flat"] = {"recall_at_10": 1.0, "qps": flat_qps,
+                                     "bytes_per_vector": oracle.memory_bytes() / n,
                                      "raw_bytes_per_vector": 0.0, "build_seconds": 0.0, "query_params": {}}
         result["flat_bandwidth"] = {"scan_gbps": scan_gbps, "numpy_read_gbps": read_gbps}
         result["flat_bandwidth_ratio"] = scan_gbps / read_gbps

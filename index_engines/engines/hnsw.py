@@ -53,8 +53,8 @@ class HnswEngine(ApproximateEngine):
         self._faiss = self.build_params["backend"] == "faiss"
         self._params = ParamsCache(hnsw_params)
         self._ef = None  # the ef last set on the hnswlib index
-        # The plain case (hnswlib, no raw store, no truncation) searches the graph and nothing else; `search` takes
-        # a short path for it. True once the index exists.
+        # The plain case (no raw store, so no truncation or rescore) searches the graph and nothing else; `search`
+        # takes a short path for it. True once the index exists.
         self._plain = False
 
     # ------------------------------------------------------------------------------------------ build
@@ -72,26 +72,26 @@ class HnswEngine(ApproximateEngine):
     def _index_add(self, vectors: np.ndarray, start: int) -> None:
         if self._index is None:
             self._index = self._new_index(start + len(vectors))
+            self._plain = self._is_plain()
         threads = build_threads(self.build_params["build_threads"])
         if self._faiss:
             with omp_threads(threads):
                 self._index.add(vectors)
             return
-        self._plain = self._is_plain()
         need = start + len(vectors)
         if need > self._index.get_max_elements():
             self._index.resize_index(max(need, int(self._index.get_max_elements() * GROWTH)))
         self._index.add_items(vectors, np.arange(start, need), num_threads=threads)
 
     def _is_plain(self) -> bool:
-        return not self._faiss and self._raw is None and self.index_dim == self.dim and self._index is not None
+        return self._raw is None and self.index_dim == self.dim and self._index is not None
 
     # ------------------------------------------------------------------------------------------ search
     def search(self, queries, k: int, params=None, allow=None) -> SearchResult:
-        """`Engine.search`, with a short path for one query in the plain hnswlib case without an allow-list: the
-        same answer and the same errors (tests compare the two) in fewer interpreted steps. At 100k vectors a graph
-        walk takes ~200 us and leaves the CPU caches cold, so each Python call after it costs ~2 us and each numpy
-        call ~5 us (measured): the general path's layers cost ~35 us per single query, this one ~15 us."""
+        """`Engine.search`, with a short path for one query without an allow-list in the plain case (no raw store):
+        the same answer and the same errors (tests compare the two) in fewer interpreted steps. At 100k vectors a
+        graph walk takes ~200 us and leaves the CPU caches cold, so each Python call after it costs ~2 us and each
+        numpy call ~5 us (measured): the general path's layers cost ~35 us per single query, this one ~12 us."""
         if (allow is None and self._plain and type(k) is int and 0 < k <= len(self._ids)
                 and type(queries) is np.ndarray and queries.shape == (1, self.dim) and queries.dtype is _F32
                 and queries.flags.c_contiguous):
@@ -115,24 +115,30 @@ class HnswEngine(ApproximateEngine):
         return super().search_checked(queries, k, qp, allow_ids)
 
     def _search_one(self, query: np.ndarray, k: int, qp: dict) -> SearchResult | None:
-        """One float32 (1, dim) query on the graph; None when the general path must answer (hnswlib found fewer
-        than k, or the query is not finite)."""
-        if self._ef != qp["ef"]:
-            self._index.set_ef(qp["ef"])
-            self._ef = qp["ef"]
-        try:
-            labels, distances = self._index.knn_query(query, k, qp["threads"])
-        except RuntimeError:
-            return None
-        scores = np.subtract(1.0, distances, out=distances)
+        """One float32 (1, dim) query on the graph; None when the general path must answer (fewer than k found,
+        or the query is not finite)."""
+        if self._faiss:
+            params = self._params.get((qp["ef"],), None, len(self._ids))
+            with omp_threads(qp["threads"]):
+                scores, positions = self._index.search(query, k, params=params)
+            if -1 in positions.tolist()[0]:  # padding: fewer than k reachable
+                return None
+        else:
+            if self._ef != qp["ef"]:
+                self._index.set_ef(qp["ef"])
+                self._ef = qp["ef"]
+            try:
+                labels, distances = self._index.knn_query(query, k, qp["threads"])
+            except RuntimeError:  # fewer than k reachable
+                return None
+            scores, positions = np.subtract(1.0, distances, out=distances), labels.view(np.int64)
         row = scores.tolist()[0]
         # The query's finiteness is checked on its scores, which are all NaN or infinite if it has a NaN or
         # infinite value (IEEE arithmetic; a graph walk on such a query ends, it just finds nothing useful); the
-        # general path then raises the usual error. hnswlib returns full rows by increasing distance, so the row
-        # is in final order unless two scores tie (then `_finish` orders the tie by id).
+        # general path then raises the usual error. Both libraries return rows by decreasing score, so the row is
+        # in final order unless two scores tie (then `_finish` orders the tie by id).
         if not math.isfinite(sum(row)):
             return None
-        positions = labels.view(np.int64)
         if len(set(row)) < k:
             return self._finish(scores, positions, k)
         return SearchResult(positions if self._ids_are_positions else self._ids[positions], scores)

@@ -1,5 +1,5 @@
-"""The hnsw engine's short path for one query (hnswlib, no raw store, no allow-list) answers exactly as the general
-path: same ids, same scores, same tie order, same errors; and it is the path actually taken."""
+"""The hnsw engine's short path for one query (either backend, no raw store, no allow-list) answers exactly as the
+general path: same ids, same scores, same tie order, same errors; and it is the path actually taken."""
 from __future__ import annotations
 
 import numpy as np
@@ -31,13 +31,14 @@ def spy(monkeypatch):
     return answered
 
 
+@pytest.mark.parametrize("backend", ["hnswlib", "faiss"])
 @pytest.mark.parametrize("ids_kind", ["positions", "shuffled"])
-def test_single_queries_match_the_general_path_ties_included(minilm, spy, ids_kind):
+def test_single_queries_match_the_general_path_ties_included(minilm, spy, ids_kind, backend):
     # Two copies of each of 300 vectors: queries that are base vectors meet exact ties.
     base = np.repeat(minilm[0][:300], 2, axis=0)
     ids = np.arange(600, dtype=np.int64) if ids_kind == "positions" else \
         np.random.default_rng(5).permutation(600).astype(np.int64) * 3 + 1
-    engine = make_engine("hnsw", 384, build_threads=1)
+    engine = make_engine("hnsw", 384, build_threads=1, backend=backend)
     engine.add(base, ids)
     assert engine._ids_are_positions == (ids_kind == "positions")
     queries = np.concatenate([minilm[1][:40], minilm[0][:40]])
@@ -55,9 +56,10 @@ def test_single_queries_match_the_general_path_ties_included(minilm, spy, ids_ki
     assert tied.ids[0, :2].tolist() == sorted(ids[:2].tolist())
 
 
+@pytest.mark.parametrize("backend", ["hnswlib", "faiss"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_single_non_finite_query_gets_the_usual_error(minilm, bad):
-    engine = make_engine("hnsw", 384, build_threads=1)
+def test_single_non_finite_query_gets_the_usual_error(minilm, bad, backend):
+    engine = make_engine("hnsw", 384, build_threads=1, backend=backend)
     engine.add(minilm[0][:200], np.arange(200))
     engine.search(minilm[1][:1], 5)  # the default settings are cached: the next call takes the short path
     q = minilm[1][:1].copy()
