@@ -93,10 +93,9 @@ class HnswEngine(ApproximateEngine):
         graph walk takes ~200 us and leaves the CPU caches cold, so each Python call after it costs ~2 us and each
         numpy call ~5 us (measured): the general path's layers cost ~35 us per single query, this one ~12 us."""
         if (allow is None and self._plain and type(k) is int and 0 < k <= len(self._ids)
-                and type(queries) is np.ndarray and queries.shape == (1, self.dim) and queries.dtype is _F32
-                and queries.flags.c_contiguous):
-            try:
-                qp = self.query_spec.cached(params)
+                and type(queries) is np.ndarray and queries.shape == (1, self.dim) and queries.dtype is _F32):
+            try:  # the parameter cache's key, built inline (ParamSpec._cache_key)
+                qp = self.query_spec.cached(tuple(params.items()) if params else ())
             except (TypeError, AttributeError):  # unhashable or not a mapping: the general path explains
                 qp = None
             if qp is not None and qp["oversample"] == 1:

@@ -99,3 +99,13 @@ def test_ids_are_positions_survives_adds_and_reload(minilm, tmp_path):
     loaded = load_engine(tmp_path / "b")
     assert not loaded._ids_are_positions
     assert loaded.search(minilm[0][60:61], 1).ids[0, 0] == 1000
+
+
+@pytest.mark.parametrize("backend", ["hnswlib", "faiss"])
+def test_a_non_contiguous_query_gets_the_same_answer(minilm, backend):
+    engine = make_engine("hnsw", 384, build_threads=1, backend=backend)
+    engine.add(minilm[0][:300], np.arange(300))
+    engine.search(minilm[1][:1], 5)
+    strided = np.repeat(minilm[1][1:2], 2, axis=1)[:, ::2]  # the query, every other float of a wider row
+    assert not strided.flags.c_contiguous
+    np.testing.assert_array_equal(engine.search(strided, 5).ids, engine.search(minilm[1][1:2].copy(), 5).ids)
