@@ -288,12 +288,16 @@ def sharding(base, ids, queries, truth, k, built: dict, threads, flat1) -> dict:
             continue
         single_params = best["params"]
         build_params = {key: v for key, v in single.build_params.items() if key != "build_threads"}
+        if label == "ivfpq":
+            # The lists are divided among the shards (S=1's nlist / S each), so S=4 ranks as many centroids per
+            # query as S=1; each shard's own default (4 sqrt(n/S)) would double that work.
+            build_params["nlist"] = max(1, single.nlist // SHARDS)
         with ShardedEngine(label, dim, SHARDS, workers=0, build_threads=threads, **build_params) as seq, \
                 ShardedEngine(label, dim, SHARDS, workers=2, **build_params) as pooled:
             start = time.perf_counter()
             seq.add(base, ids)
             row = {"build_seconds": time.perf_counter() - start, "s1_params": single_params,
-                   "s1_recall": best["recall"]}
+                   "s1_recall": best["recall"], "s4_build_params": build_params}
             pooled.shards = seq.shards  # the same four indexes behind a two-thread fan-out
             reaching = []  # (params, recall) of each variant's lowest knob reaching S=1's recall
             for variant in variants:
